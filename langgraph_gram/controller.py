@@ -1,0 +1,353 @@
+"""The controller's planning step: a pure function from the tree and the budget to the next round.
+
+Each round the controller closes what can be closed, then picks the ready work: aggregations of
+nodes whose children have all finished, and decisions (decompose or solve) for pending nodes
+whose dependencies have finished. It reserves LLM calls and nodes for every task *before*
+dispatching it, so a round can never overshoot ``max_llm_calls`` or ``max_nodes``, and it keeps
+enough calls back to finish what is already open (one call per open node). When a hard budget
+(calls, tokens, seconds, recursion) is spent, it dispatches nothing and closes every open node
+from what exists, so the run always ends with an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph_gram.context import Settings
+from langgraph_gram.prompts import Prompts
+from langgraph_gram.state import ROOT_ID, TERMINAL
+
+HIT_PRIORITY = (
+    "max_seconds",
+    "max_tokens",
+    "max_llm_calls",
+    "recursion_limit",
+    "max_nodes",
+    "max_children",
+)
+"""Budget names, hardest first: ``stopped_by`` reports the first of these that was hit."""
+
+_REF = re.compile(r"#(\d+)")
+
+
+@dataclass
+class Plan:
+    """What one controller round decided.
+
+    Attributes:
+        updates: Node updates to write (node id -> partial node).
+        tasks: Work to dispatch, each a dict with ``kind`` (``decompose``, ``solve`` or
+            ``aggregate``), ``node_id``, the node's prompt ``context`` and its allowances.
+        hits: Budgets that cut something this round.
+        finished: The root is terminal: finalize.
+    """
+
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    hits: list[str] = field(default_factory=list)
+    finished: bool = False
+
+
+def stopped_by(hits: list[str]) -> str | None:
+    """Pick the hardest budget among those hit.
+
+    Args:
+        hits: Budget names that cut the tree.
+
+    Returns:
+        The name to report, or ``None``.
+    """
+    for name in HIT_PRIORITY:
+        if name in hits:
+            return name
+    return hits[0] if hits else None
+
+
+def hard_stop(
+    settings: Settings,
+    usage: dict[str, Any],
+    elapsed: float,
+    *,
+    rounds_left: int | None = None,
+) -> str | None:
+    """Name the hard budget that forbids any further LLM call, if one does.
+
+    Args:
+        settings: The run's settings.
+        usage: Usage so far.
+        elapsed: Seconds since the run started.
+        rounds_left: Controller rounds LangGraph's recursion limit still allows, when known.
+
+    Returns:
+        The budget's name, or ``None`` when calls may still start.
+    """
+    budget = settings.budget
+    if budget.max_seconds is not None and elapsed >= budget.max_seconds:
+        return "max_seconds"
+    tokens = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+    if budget.max_tokens is not None and tokens >= budget.max_tokens:
+        return "max_tokens"
+    if usage.get("llm_calls", 0) >= budget.max_llm_calls:
+        return "max_llm_calls"
+    if rounds_left is not None and rounds_left < 1:
+        return "recursion_limit"
+    return None
+
+
+def resolve_refs(question: str, answers: dict[int, str], no_answer: str) -> str:
+    """Replace ``#k`` references with the answer of sibling ``k`` (1-based).
+
+    Args:
+        question: Question text that may hold ``#1``-style references.
+        answers: Sibling index -> answer, for the siblings this node depends on.
+        no_answer: Text for a reference whose answer does not exist.
+
+    Returns:
+        The question with every known reference replaced.
+    """
+
+    def sub(match: re.Match[str]) -> str:
+        k = int(match.group(1))
+        if k in answers:
+            return answers[k] or no_answer
+        return match.group(0)
+
+    return _REF.sub(sub, question)
+
+
+def fallback_answer(children: list[dict[str, Any]], no_answer: str) -> str:
+    """Close an internal node without a call: the answer of its last answered child.
+
+    A decomposition lists sub-questions in the order they are answered, so the last answered
+    one is the closest to the node's own question (the final hop of a chain).
+
+    Args:
+        children: The node's children, in order.
+        no_answer: Text when no child has an answer.
+
+    Returns:
+        The fallback answer.
+    """
+    for child in reversed(children):
+        if child.get("answer"):
+            return str(child["answer"])
+    return no_answer
+
+
+class _View:
+    """The tree with this round's updates applied on top (copy-on-write)."""
+
+    def __init__(self, tree: dict[str, dict[str, Any]], updates: dict[str, dict[str, Any]]):
+        self.tree = tree
+        self.updates = updates
+
+    def get(self, node_id: str) -> dict[str, Any]:
+        base = self.tree[node_id]
+        upd = self.updates.get(node_id)
+        return {**base, **upd} if upd else base
+
+    def set(self, node_id: str, **fields: Any) -> None:
+        self.updates.setdefault(node_id, {}).update(fields)
+
+    def ids(self) -> list[str]:
+        # Deepest first, then sibling order: children close before parents in one sweep.
+        return sorted(self.tree, key=lambda i: (-i.count("."), [int(p) for p in i.split(".")]))
+
+
+def node_context(view: _View, node: dict[str, Any], prompts: Prompts) -> dict[str, Any]:
+    """Select what a node's call may see: root, ancestors' path, and the answers it depends on.
+
+    Args:
+        view: The tree.
+        node: The node.
+        prompts: Prompts (for the no-answer text).
+
+    Returns:
+        ``root``, ``path`` (ancestor questions below the root, top-down), ``known`` (question and
+        answer of each dependency) and ``question`` (references resolved).
+    """
+    root = view.get(ROOT_ID)
+    path: list[str] = []
+    parent_id = node.get("parent")
+    while parent_id is not None and parent_id != ROOT_ID:
+        parent = view.get(parent_id)
+        path.append(parent.get("resolved_question") or parent["question"])
+        parent_id = parent.get("parent")
+    path.reverse()
+    known = []
+    answers: dict[int, str] = {}
+    for dep_id in node.get("depends_on", []):
+        dep = view.get(dep_id)
+        answers[dep["index"]] = dep.get("answer", "")
+        known.append(
+            {
+                "question": dep.get("resolved_question") or dep["question"],
+                "answer": dep.get("answer") or prompts.no_answer,
+            }
+        )
+    question = resolve_refs(node["question"], answers, prompts.no_answer)
+    return {
+        "root": root["question"] if node["id"] != ROOT_ID else None,
+        "path": path,
+        "known": known,
+        "question": question,
+    }
+
+
+def plan_round(
+    tree: dict[str, dict[str, Any]],
+    settings: Settings,
+    usage: dict[str, Any],
+    elapsed: float,
+    prompts: Prompts,
+    *,
+    rounds_left: int | None = None,
+    force_stop: str | None = None,
+) -> Plan:
+    """Decide the next round.
+
+    Args:
+        tree: The current tree.
+        settings: The run's settings.
+        usage: Usage so far.
+        elapsed: Seconds since the run started.
+        prompts: Prompts (for the no-answer text).
+        rounds_left: Controller rounds the recursion limit still allows, when known.
+        force_stop: Close everything as if this budget were spent.
+
+    Returns:
+        The round's plan.
+    """
+    budget = settings.budget
+    plan = Plan()
+    view = _View(tree, plan.updates)
+    stop = force_stop or hard_stop(settings, usage, elapsed, rounds_left=rounds_left)
+
+    def terminal(node_id: str) -> bool:
+        return view.get(node_id).get("status") in TERMINAL
+
+    # 1. Close what can be closed without a call; with a hard stop, that is everything open.
+    changed = True
+    while changed:
+        changed = False
+        for node_id in view.ids():
+            node = view.get(node_id)
+            status = node.get("status")
+            if status == "expanded" and all(terminal(c) for c in node.get("children", [])):
+                if stop:
+                    kids = [view.get(c) for c in node["children"]]
+                    view.set(
+                        node_id,
+                        status="cut",
+                        answer=fallback_answer(kids, prompts.no_answer),
+                        error=f"aggregation skipped: {stop} reached",
+                    )
+                    changed = True
+            elif status == "pending" and stop:
+                if all(terminal(d) for d in node.get("depends_on", [])):
+                    view.set(node_id, status="cut", answer="", error=f"not solved: {stop} reached")
+                    changed = True
+    if stop:
+        plan.hits.append(stop)
+    if terminal(ROOT_ID):
+        plan.finished = True
+        return plan
+
+    # 2. Collect ready work: aggregations first (they finish branches), then pending nodes.
+    aggregates, pending = [], []
+    open_nodes = 0
+    for node_id in view.ids():
+        node = view.get(node_id)
+        status = node.get("status")
+        if status not in TERMINAL:
+            open_nodes += 1
+        if status == "expanded" and all(terminal(c) for c in node.get("children", [])):
+            aggregates.append(node)
+        elif status == "pending" and all(terminal(d) for d in node.get("depends_on", [])):
+            pending.append(node)
+    pending.sort(key=lambda n: [int(p) for p in n["id"].split(".")])
+
+    calls_left = budget.max_llm_calls - usage.get("llm_calls", 0)
+    if budget.max_tokens is not None and usage.get("llm_calls", 0) > 0:
+        spent = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        per_call = max(1, spent // usage["llm_calls"])
+        calls_left = min(calls_left, max(1, (budget.max_tokens - spent) // per_call))
+    # Calls beyond the one each open node needs to finish: what decompositions, width samples
+    # and repair retries may use.
+    slack = calls_left - open_nodes
+    nodes_left = budget.max_nodes - len(tree)
+    width = settings.width
+
+    for node in aggregates:
+        if calls_left < 1:
+            break
+        kids = [view.get(c) for c in node["children"]]
+        ctx = node_context(view, node, prompts)
+        ctx["children"] = [
+            {
+                "question": k.get("resolved_question") or k["question"],
+                "answer": k.get("answer") or prompts.no_answer,
+            }
+            for k in kids
+        ]
+        plan.tasks.append(
+            {
+                "kind": "aggregate",
+                "node_id": node["id"],
+                "context": ctx,
+                "calls": 1,
+                "node_depth": node["depth"],
+                "node_calls": node.get("llm_calls", 0),
+            }
+        )
+        calls_left -= 1
+
+    for node in pending:
+        if calls_left < 1:
+            break
+        ctx = node_context(view, node, prompts)
+        if ctx["question"] != node["question"] and not node.get("resolved_question"):
+            view.set(node["id"], resolved_question=ctx["question"])
+        task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
+        task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0))
+        wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
+        if wants_split:
+            by_calls = slack - 1  # the decomposition call itself comes out of the slack
+            cap = min(budget.max_children, nodes_left, by_calls)
+            if cap >= 2:
+                task.update(kind="decompose", max_children=cap)
+                task["cut_by"] = (
+                    "max_children"
+                    if cap == budget.max_children
+                    else ("max_nodes" if cap == nodes_left else "max_llm_calls")
+                )
+                slack -= 1 + cap
+                nodes_left -= cap
+            else:
+                plan.hits.append("max_nodes" if nodes_left < 2 else "max_llm_calls")
+                view.set(node["id"], atomic=True)
+                task["kind"] = "solve"
+        else:
+            task["kind"] = "solve"
+        plan.tasks.append(task)
+        calls_left -= 1
+
+    # 3. Hand what slack is left to width samples, then to one repair retry per task.
+    for task in plan.tasks:
+        if task["kind"] == "solve" and width > 1 and slack > 0:
+            extra = min(width - 1, slack)
+            task["samples"] = 1 + extra
+            task["calls"] += extra
+            slack -= extra
+        else:
+            task["samples"] = 1
+    for task in plan.tasks:
+        if slack > 0:
+            task["calls"] += 1
+            slack -= 1
+    if plan.tasks and elapsed is not None and budget.max_seconds is not None:
+        for task in plan.tasks:
+            task["seconds_left"] = max(0.0, budget.max_seconds - elapsed)
+    return plan

@@ -1,0 +1,274 @@
+"""Build the GRAM graph: ``prepare -> controller <-> {decompose, solve, aggregate} -> finalize``.
+
+The controller is the only node that decides. Each round it closes what it can, then fans the
+ready work out with ``Send``; every worker reports back to it, and LangGraph runs the workers of
+one round concurrently. The tree lives in state as plain data, so every round is a checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from langgraph_gram.context import Budget, GramContext, Settings
+from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
+from langgraph_gram.errors import ConfigurationError, InputError
+from langgraph_gram.llm import as_structured_llm
+from langgraph_gram.nodes import Scorer, Workers, emit
+from langgraph_gram.prompts import DEFAULT_PROMPTS, Prompts
+from langgraph_gram.state import (
+    RESET,
+    ROOT_ID,
+    GramInput,
+    GramOutput,
+    GramState,
+    merge_hits,
+)
+
+STEPS_PER_ROUND = 2
+"""LangGraph supersteps one controller round takes (controller, then its workers)."""
+
+
+def default_recursion_limit(budget: Budget) -> int:
+    """Derive LangGraph's ``recursion_limit`` from a budget.
+
+    Every round dispatches at least one task and every task spends at least one LLM call, so a
+    run takes at most ``max_llm_calls`` rounds of LLM work plus the rounds that only close nodes
+    (at most one per node). The controller also watches the limit itself, so a smaller limit
+    passed by a caller ends the run with ``stopped_by="recursion_limit"``, never with
+    ``GraphRecursionError``.
+
+    Args:
+        budget: The graph's budget.
+
+    Returns:
+        A limit that the budget can never reach.
+    """
+    return STEPS_PER_ROUND * (budget.max_llm_calls + budget.max_nodes) + 10
+
+
+def _question_from(state: GramState) -> str:
+    question = (state.get("question") or "").strip()
+    if question:
+        return question
+    for message in reversed(state.get("messages") or []):
+        if isinstance(message, HumanMessage) or getattr(message, "type", "") == "human":
+            content = message.content
+            if isinstance(content, list):
+                content = " ".join(
+                    part.get("text", "") if isinstance(part, dict) else str(part)
+                    for part in content
+                )
+            if str(content).strip():
+                return str(content).strip()
+    raise InputError("the input has no question: pass {'question': ...} or a human message")
+
+
+def build_gram_graph(
+    model: Any,
+    *,
+    tools: Sequence[Any] | None = None,
+    budget: Budget | None = None,
+    width: int = 1,
+    scorer: Scorer | None = None,
+    prompts: Prompts | None = None,
+) -> StateGraph:
+    """Build the uncompiled GRAM ``StateGraph``, for callers who compile it themselves.
+
+    Args:
+        model: A LangChain ``BaseChatModel`` or an :class:`~langgraph_gram.OpenAIEndpoint`.
+        tools: LangChain tools for the leaves (not supported by this version; must be empty).
+        budget: Limits of every run (defaults: :class:`Budget`). Runs may override fields
+            through ``context=`` (:class:`GramContext`).
+        width: Samples per leaf answer (1 = one deterministic trajectory).
+        scorer: Picks among sampled answers: ``scorer(question, answer) -> float``, sync or
+            async. Without one, the most common normalised answer wins.
+        prompts: Prompt templates (defaults: :data:`~langgraph_gram.prompts.DEFAULT_PROMPTS`).
+
+    Returns:
+        The graph builder, with ``GramContext`` as its context schema.
+
+    Raises:
+        ConfigurationError: An argument is invalid.
+    """
+    if tools:
+        raise ConfigurationError("tools are not supported by this version of langgraph-gram")
+    if width < 1:
+        raise ConfigurationError("width must be >= 1")
+    if scorer is not None and not callable(scorer):
+        raise ConfigurationError("scorer must be a callable scorer(question, answer) -> float")
+    llm = as_structured_llm(model)
+    prompts = prompts or DEFAULT_PROMPTS
+    defaults = Settings(budget=budget or Budget(), width=width)
+    workers = Workers(llm, prompts, scorer)
+
+    def settings_for(runtime: Runtime[GramContext]) -> Settings:
+        return defaults.apply(runtime.context)
+
+    async def prepare(state: GramState, runtime: Runtime[GramContext]) -> dict[str, Any]:
+        settings_for(runtime)  # validate the run's overrides before any work starts
+        question = _question_from(state)
+        root = {
+            "id": ROOT_ID,
+            "parent": None,
+            "depth": 0,
+            "index": 1,
+            "question": question,
+            "resolved_question": "",
+            "depends_on": [],
+            "children": [],
+            "status": "pending",
+            "kind": "leaf",
+            "atomic": False,
+            "answer": "",
+            "error": None,
+            "llm_calls": 0,
+        }
+        emit("node_created", node_id=ROOT_ID, parent=None, depth=0, question=question)
+        return {
+            "question": question,
+            "tree": {RESET: True, ROOT_ID: root},
+            "usage": {
+                RESET: True,
+                "llm_calls": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "rounds": 0,
+                "by_role": {},
+            },
+            "budget_hits": [RESET],
+            "stopped_by": None,
+            "answer": "",
+            "started_at": time.time(),
+            "tasks": [],
+        }
+
+    async def controller(
+        state: GramState, config: RunnableConfig, runtime: Runtime[GramContext]
+    ) -> dict[str, Any]:
+        settings = settings_for(runtime)
+        usage = state.get("usage") or {}
+        elapsed = time.time() - state.get("started_at", time.time())
+        step = (config.get("metadata") or {}).get("langgraph_step")
+        limit = config.get("recursion_limit")
+        rounds_left = None
+        if isinstance(step, int) and isinstance(limit, int):
+            # Leave room for this round's workers, the next controller pass and finalize.
+            rounds_left = (limit - step - 3) // STEPS_PER_ROUND
+        tree = state["tree"]
+        plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)
+        if not plan.tasks and not plan.finished:
+            # Nothing is ready yet nothing is finished: close the tree rather than stall.
+            plan = plan_round(tree, settings, usage, elapsed, prompts, force_stop="stalled")
+        for task in plan.tasks:
+            task["temperature"] = settings.temperature
+            task["seed"] = settings.seed
+        hits = merge_hits(state.get("budget_hits"), plan.hits)
+        if plan.hits:
+            emit("budget", hits=plan.hits, usage=usage)
+        for node_id, update in plan.updates.items():
+            if update.get("status") == "cut":
+                emit("cut", node_id=node_id, reason=update.get("error"))
+        return {
+            "tree": plan.updates,
+            "tasks": plan.tasks,
+            "budget_hits": plan.hits,
+            "stopped_by": stopped_by(hits),
+            "usage": {"rounds": 1},
+        }
+
+    def route(state: GramState) -> list[Send] | str:
+        tasks = state.get("tasks") or []
+        if not tasks:
+            return "finalize"
+        return [Send(task["kind"], task) for task in tasks]
+
+    async def finalize(state: GramState) -> dict[str, Any]:
+        tree = state["tree"]
+        root = tree[ROOT_ID]
+        answer = root.get("answer") or ""
+        if not answer and root.get("children"):
+            answer = fallback_answer([tree[c] for c in root["children"]], "")
+        if not answer:
+            reason = state.get("stopped_by") or root.get("error") or "the model gave none"
+            answer = f"{prompts.no_answer} ({reason})"
+        emit("finished", answer=answer, stopped_by=state.get("stopped_by"))
+        out: dict[str, Any] = {"answer": answer, "question": "", "tasks": []}
+        if state.get("messages"):
+            out["messages"] = [AIMessage(content=answer, name="gram")]
+        return out
+
+    builder = StateGraph(
+        GramState,
+        context_schema=GramContext,
+        input_schema=GramInput,
+        output_schema=GramOutput,
+    )
+    builder.add_node("prepare", prepare)
+    builder.add_node("controller", controller)
+    builder.add_node("decompose", workers.decompose)
+    builder.add_node("solve", workers.solve)
+    builder.add_node("aggregate", workers.aggregate)
+    builder.add_node("finalize", finalize)
+    builder.add_edge(START, "prepare")
+    builder.add_edge("prepare", "controller")
+    builder.add_conditional_edges(
+        "controller", route, ["decompose", "solve", "aggregate", "finalize"]
+    )
+    for worker in ("decompose", "solve", "aggregate"):
+        builder.add_edge(worker, "controller")
+    builder.add_edge("finalize", END)
+    return builder
+
+
+def create_gram_graph(
+    model: Any,
+    *,
+    tools: Sequence[Any] | None = None,
+    budget: Budget | None = None,
+    width: int = 1,
+    scorer: Scorer | None = None,
+    checkpointer: Any = None,
+    store: Any = None,
+    name: str = "gram",
+    prompts: Prompts | None = None,
+) -> CompiledStateGraph:
+    """Create a compiled GRAM graph.
+
+    Example:
+        ```python
+        from langgraph_gram import Budget, OpenAIEndpoint, create_gram_graph
+
+        model = OpenAIEndpoint("http://127.0.0.1:8000/v1", "qwen2.5-coder-1.5b")
+        graph = create_gram_graph(model, budget=Budget(max_depth=2))
+        result = await graph.ainvoke({"question": "..."}, context={"max_llm_calls": 30})
+        print(result["answer"], result["stopped_by"])
+        ```
+
+    Args:
+        model: A LangChain ``BaseChatModel`` or an :class:`~langgraph_gram.OpenAIEndpoint`.
+        tools: LangChain tools for the leaves (not supported by this version; must be empty).
+        budget: Limits of every run; runs may override fields through ``context=``.
+        width: Samples per leaf answer.
+        scorer: Picks among sampled answers (see :func:`build_gram_graph`).
+        checkpointer: A LangGraph checkpointer, for persistence and resume.
+        store: A LangGraph store.
+        name: The graph's name (shown when it is used as a node or a subgraph).
+        prompts: Prompt templates.
+
+    Returns:
+        The compiled graph, with a ``recursion_limit`` derived from the budget.
+    """
+    builder = build_gram_graph(
+        model, tools=tools, budget=budget, width=width, scorer=scorer, prompts=prompts
+    )
+    graph = builder.compile(checkpointer=checkpointer, store=store, name=name)
+    return graph.with_config(recursion_limit=default_recursion_limit(budget or Budget()))

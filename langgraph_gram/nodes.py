@@ -1,0 +1,447 @@
+"""The worker nodes: ``decompose``, ``solve`` and ``aggregate``.
+
+Each worker receives one task from the controller (through ``Send``) holding only the context its
+prompt may see, makes its LLM call(s) within the task's allowance, and reports node updates and
+usage back. A worker never raises on bad model output: the node fails cleanly and the tree goes
+on. Only an unreachable endpoint stops the run (with a typed error naming its URL); the
+checkpoint keeps every finished node, so the run can be resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import zlib
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.config import get_stream_writer
+
+from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
+from langgraph_gram.llm import LLMReply, Message, StructuredLLM
+from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA, Prompts
+
+Scorer = Callable[[str, str], float | Awaitable[float]]
+"""A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
+
+_REF = re.compile(r"#(\d+)")
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_text(text: str) -> str:
+    """Normalise text for comparison: lower case, no punctuation, articles or extra spaces.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The normalised text.
+    """
+    text = _PUNCT.sub(" ", str(text).lower())
+    return _SPACE.sub(" ", _ARTICLES.sub(" ", text)).strip()
+
+
+def fill(template: str, **values: str) -> str:
+    """Fill ``{name}`` placeholders without touching other braces (JSON examples stay intact).
+
+    Args:
+        template: A prompt template.
+        **values: Placeholder values.
+
+    Returns:
+        The filled template.
+    """
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+def render_context(ctx: dict[str, Any], prompts: Prompts) -> str:
+    """Render the context the controller selected for a node into prompt text.
+
+    Args:
+        ctx: ``root``, ``path`` and ``known`` as chosen by the controller.
+        prompts: The prompt templates.
+
+    Returns:
+        The context block (empty for the root).
+    """
+    parts = []
+    if ctx.get("root"):
+        parts.append(fill(prompts.context_root, root=ctx["root"]))
+    if ctx.get("path"):
+        lines = "\n".join(f"{i}. {q}" for i, q in enumerate(ctx["path"], 1))
+        parts.append(fill(prompts.context_path, path=lines))
+    if ctx.get("known"):
+        lines = "\n".join(f"- {k['question']} -> {k['answer']}" for k in ctx["known"])
+        parts.append(fill(prompts.context_known, known=lines))
+    return "".join(parts)
+
+
+def normalize_subproblems(
+    data: dict[str, Any], *, parent_question: str, limit: int
+) -> tuple[list[tuple[str, list[int]]], int]:
+    """Turn a model's decomposition into safe sub-problems.
+
+    Accepts ``{"subproblems": [...]}`` or a bare list, items as objects or strings. Drops empty
+    items and items that repeat the parent question, cuts the list to ``limit``, and keeps only
+    dependencies on *earlier* items (self, later, missing or cyclic ones are dropped). ``#k``
+    references in a question add a dependency on item ``k`` when it is earlier. Fewer than two
+    items means the question is atomic.
+
+    Args:
+        data: The parsed reply.
+        parent_question: The question being decomposed.
+        limit: The most sub-problems allowed.
+
+    Returns:
+        ``(items, cut)``: each item is ``(question, depends_on)`` with 0-based indices, and
+        ``cut`` counts the items dropped for exceeding ``limit``.
+    """
+    raw = data.get("subproblems", data.get("__list__", []))
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        return [], 0
+    parent_norm = normalize_text(parent_question)
+    items: list[tuple[str, Any]] = []
+    for entry in raw:
+        if isinstance(entry, str):
+            question, deps = entry, []
+        elif isinstance(entry, dict):
+            question = entry.get("question") or entry.get("subquestion") or entry.get("q") or ""
+            deps = entry.get("depends_on", [])
+        else:
+            continue
+        question = str(question).strip()
+        if not question or normalize_text(question) == parent_norm:
+            continue
+        items.append((question, deps))
+    cut = max(0, len(items) - limit)
+    items = items[:limit]
+    if len(items) < 2:
+        return [], cut
+    clean: list[tuple[str, list[int]]] = []
+    for i, (question, deps) in enumerate(items):
+        if not isinstance(deps, list):
+            deps = [deps]
+        valid: set[int] = set()
+        for dep in deps:
+            try:
+                j = int(dep)
+            except (TypeError, ValueError):
+                continue
+            if 0 <= j < i:
+                valid.add(j)
+        for ref in _REF.findall(question):
+            j = int(ref) - 1
+            if 0 <= j < i:
+                valid.add(j)
+        clean.append((question, sorted(valid)))
+    return clean, cut
+
+
+def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: int) -> dict:
+    """Build a usage increment for one role.
+
+    Args:
+        role: ``decompose``, ``solve``, ``aggregate`` or ``score``.
+        calls: LLM calls spent.
+        prompt_tokens: Prompt tokens spent.
+        completion_tokens: Completion tokens spent.
+
+    Returns:
+        An increment for the ``usage`` reducer.
+    """
+    counts = {
+        "llm_calls": calls,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+    }
+    return {**counts, "by_role": {role: dict(counts)}}
+
+
+def emit(event: str, **data: Any) -> None:
+    """Send a custom stream event (``stream_mode="custom"``); a no-op outside a stream.
+
+    Args:
+        event: The event name (see the README's event schema).
+        **data: The event's fields.
+    """
+    try:
+        writer = get_stream_writer()
+    except Exception:  # outside a runnable context
+        return
+    writer({"event": event, **data})
+
+
+class Workers:
+    """The three worker nodes, bound to one model, prompt set and optional scorer."""
+
+    def __init__(self, llm: StructuredLLM, prompts: Prompts, scorer: Scorer | None = None) -> None:
+        """Bind the workers.
+
+        Args:
+            llm: The model backend.
+            prompts: Prompt templates.
+            scorer: Optional step scorer used to pick among sampled answers.
+        """
+        self.llm = llm
+        self.prompts = prompts
+        self.scorer = scorer
+
+    async def _call(
+        self,
+        task: dict[str, Any],
+        messages: list[Message],
+        schema: dict,
+        *,
+        sample: int = 0,
+        max_calls: int | None = None,
+    ) -> LLMReply:
+        seed = task.get("seed", 0) + zlib.crc32(task["node_id"].encode()) % 100_000 + sample
+        temperature = task.get("temperature")
+        if task.get("samples", 1) > 1:
+            temperature = max(temperature or 0.0, 0.7)
+        coro = self.llm.generate_json(
+            messages,
+            schema=schema,
+            schema_name=task["kind"],
+            temperature=temperature,
+            seed=seed,
+            max_calls=max_calls or task["calls"],
+        )
+        if task.get("seconds_left") is not None:
+            return await asyncio.wait_for(coro, timeout=max(0.01, task["seconds_left"]))
+        return await coro
+
+    def _failure(self, task: dict, role: str, exc: BaseException) -> tuple[dict, dict, list]:
+        """Turn a worker failure into a node update, a usage increment and budget hits."""
+        calls = getattr(exc, "calls", 1 if not isinstance(exc, TimeoutError) else 0)
+        usage = usage_delta(
+            role, calls, getattr(exc, "prompt_tokens", 0), getattr(exc, "completion_tokens", 0)
+        )
+        if isinstance(exc, TimeoutError):
+            return {"status": "cut", "error": "max_seconds reached"}, usage, ["max_seconds"]
+        return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:500]}, usage, []
+
+    async def decompose(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Ask the model to split a node, or to call it atomic; create the children.
+
+        Args:
+            task: The controller's task (``node_id``, ``context``, ``max_children``, ``calls``).
+
+        Returns:
+            State updates: the node (and its new children), usage and budget hits.
+        """
+        ctx, node_id = task["context"], task["node_id"]
+        limit = task["max_children"]
+        messages: list[Message] = [
+            {
+                "role": "system",
+                "content": fill(self.prompts.decompose_system, max_children=str(limit)),
+            },
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.decompose_user,
+                    context=render_context(ctx, self.prompts),
+                    question=ctx["question"],
+                ),
+            },
+        ]
+        try:
+            reply = await self._call(task, messages, DECOMPOSE_SCHEMA)
+        except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
+            update, usage, hits = self._failure(task, "decompose", exc)
+            if update["status"] == "failed":
+                # Could not decompose: solve it directly instead.
+                update = {"atomic": True, "error": update["error"]}
+            emit("failed", node_id=node_id, role="decompose", error=update.get("error"))
+            return {"tree": {node_id: {**update}}, "usage": usage, "budget_hits": hits}
+        usage = usage_delta("decompose", reply.calls, reply.prompt_tokens, reply.completion_tokens)
+        items, cut = normalize_subproblems(reply.data, parent_question=ctx["question"], limit=limit)
+        hits = [task.get("cut_by", "max_children")] if cut else []
+        parent = task["node_depth"]
+        if not items:
+            emit("decomposed", node_id=node_id, children=[], atomic=True)
+            return {
+                "tree": {
+                    node_id: {"atomic": True, "llm_calls": task.get("node_calls", 0) + reply.calls}
+                },
+                "usage": usage,
+                "budget_hits": hits,
+            }
+        updates: dict[str, dict[str, Any]] = {}
+        child_ids = [f"{node_id}.{i}" for i in range(1, len(items) + 1)]
+        for i, (question, deps) in enumerate(items):
+            updates[child_ids[i]] = {
+                "id": child_ids[i],
+                "parent": node_id,
+                "depth": parent + 1,
+                "index": i + 1,
+                "question": question,
+                "resolved_question": "",
+                "depends_on": [child_ids[j] for j in deps],
+                "children": [],
+                "status": "pending",
+                "kind": "leaf",
+                "atomic": False,
+                "answer": "",
+                "error": None,
+                "llm_calls": 0,
+            }
+        updates[node_id] = {
+            "status": "expanded",
+            "kind": "internal",
+            "children": child_ids,
+            "llm_calls": task.get("node_calls", 0) + reply.calls,
+        }
+        emit(
+            "decomposed",
+            node_id=node_id,
+            children=[{"id": c, "question": updates[c]["question"]} for c in child_ids],
+            cut=cut,
+        )
+        return {"tree": updates, "usage": usage, "budget_hits": hits}
+
+    async def _answer(
+        self, task: dict[str, Any], messages: list[Message], role: str
+    ) -> dict[str, Any]:
+        node_id = task["node_id"]
+        samples = task.get("samples", 1)
+        question = task["context"]["question"]
+        if samples <= 1:
+            reply = await self._call(task, messages, ANSWER_SCHEMA)
+            replies = [reply]
+        else:
+            per_sample = max(1, task["calls"] // samples)
+            results = await asyncio.gather(
+                *(
+                    self._call(task, messages, ANSWER_SCHEMA, sample=i, max_calls=per_sample)
+                    for i in range(samples)
+                ),
+                return_exceptions=True,
+            )
+            replies = [r for r in results if isinstance(r, LLMReply)]
+            errors = [r for r in results if not isinstance(r, LLMReply)]
+            for err in errors:
+                if not isinstance(err, MalformedOutputError | EndpointResponseError):
+                    raise err
+            if not replies:
+                raise errors[0]
+        usage = usage_delta(
+            role,
+            sum(r.calls for r in replies),
+            sum(r.prompt_tokens for r in replies),
+            sum(r.completion_tokens for r in replies),
+        )
+        answers = [str(r.data.get("answer", "")).strip() for r in replies]
+        reasons = [str(r.data.get("reasoning", "")).strip() for r in replies]
+        chosen, candidates = await self._select(question, answers)
+        update: dict[str, Any] = {
+            "status": "done",
+            "answer": answers[chosen],
+            "reasoning": reasons[chosen],
+            "llm_calls": task.get("node_calls", 0) + usage["llm_calls"],
+            "error": None,
+        }
+        if len(replies) > 1:
+            update["candidates"] = candidates
+        if not update["answer"]:
+            update.update(status="failed", error="empty answer")
+        emit(
+            "solved" if role == "solve" else "aggregated", node_id=node_id, answer=update["answer"]
+        )
+        return {"tree": {node_id: update}, "usage": usage}
+
+    async def _select(self, question: str, answers: list[str]) -> tuple[int, list[dict]]:
+        votes = Counter(normalize_text(a) for a in answers)
+        scores: list[float | None] = [None] * len(answers)
+        if self.scorer is not None and len(answers) > 1:
+            for i, answer in enumerate(answers):
+                value = self.scorer(question, answer)
+                if inspect.isawaitable(value):
+                    value = await value
+                scores[i] = float(value)
+        candidates = [
+            {"answer": a, "votes": votes[normalize_text(a)], "score": s}
+            for a, s in zip(answers, scores, strict=True)
+        ]
+        if self.scorer is not None and len(answers) > 1:
+            best = max(
+                range(len(answers)), key=lambda i: (scores[i], votes[normalize_text(answers[i])])
+            )
+        else:
+            best = max(range(len(answers)), key=lambda i: (votes[normalize_text(answers[i])], -i))
+        return best, candidates
+
+    async def solve(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Answer an atomic node directly.
+
+        Args:
+            task: The controller's task (``node_id``, ``context``, ``calls``, ``samples``).
+
+        Returns:
+            State updates: the node's answer and usage.
+        """
+        ctx = task["context"]
+        messages: list[Message] = [
+            {"role": "system", "content": self.prompts.solve_system},
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.solve_user,
+                    context=render_context(ctx, self.prompts),
+                    question=ctx["question"],
+                ),
+            },
+        ]
+        try:
+            return await self._answer(task, messages, "solve")
+        except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
+            update, usage, hits = self._failure(task, "solve", exc)
+            emit("failed", node_id=task["node_id"], role="solve", error=update.get("error"))
+            update["answer"] = ""
+            return {"tree": {task["node_id"]: update}, "usage": usage, "budget_hits": hits}
+
+    async def aggregate(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Combine a node's children's answers into its own.
+
+        Args:
+            task: The controller's task (``node_id``, ``context`` with ``children``, ``calls``).
+
+        Returns:
+            State updates: the node's answer and usage. When the call fails, the node is marked
+            failed and keeps the answer of its last answered child.
+        """
+        ctx = task["context"]
+        children = "\n".join(
+            f"{i}. {c['question']} -> {c['answer']}" for i, c in enumerate(ctx["children"], 1)
+        )
+        messages: list[Message] = [
+            {"role": "system", "content": self.prompts.aggregate_system},
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.aggregate_user,
+                    context=render_context(ctx, self.prompts),
+                    children=children,
+                    question=ctx["question"],
+                ),
+            },
+        ]
+        try:
+            return await self._answer({**task, "samples": 1}, messages, "aggregate")
+        except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
+            update, usage, hits = self._failure(task, "aggregate", exc)
+            answered = [
+                c["answer"] for c in ctx["children"] if c["answer"] != self.prompts.no_answer
+            ]
+            update["answer"] = answered[-1] if answered else ""
+            emit("failed", node_id=task["node_id"], role="aggregate", error=update.get("error"))
+            return {"tree": {task["node_id"]: update}, "usage": usage, "budget_hits": hits}

@@ -1,0 +1,195 @@
+"""Graph state: the reasoning tree as plain, serializable data merged by reducers.
+
+A node of the tree is a plain dict (see :class:`TreeNode`), keyed by a path-like id: the root is
+``"0"``, its children ``"0.1"``, ``"0.2"``, their children ``"0.1.1"``... Parallel workers each
+write their own nodes and the :func:`merge_tree` reducer merges the updates field by field, so the
+whole tree is checkpointable and resumable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+ROOT_ID = "0"
+"""The id of the root node."""
+
+RESET = "__reset__"
+"""Key that makes :func:`merge_tree` and :func:`merge_usage` replace instead of merge."""
+
+NodeStatus = Literal["pending", "expanded", "done", "failed", "cut"]
+"""Lifecycle of a node: ``pending`` (waiting to be decomposed or solved), ``expanded`` (has
+children, waits for them), then one of the terminal states ``done``, ``failed`` (the model's
+output was unusable; the node still carries a fallback answer when one exists) or ``cut`` (a
+budget closed it before it finished)."""
+
+TERMINAL: frozenset[str] = frozenset({"done", "failed", "cut"})
+"""Statuses after which a node never changes."""
+
+
+class TreeNode(TypedDict, total=False):
+    """One node of the reasoning tree (a plain dict in state).
+
+    Attributes:
+        id: Path-like id (``"0"``, ``"0.2"``, ``"0.2.1"``).
+        parent: The parent's id, ``None`` for the root.
+        depth: 0 for the root.
+        index: 1-based position among its siblings (what ``#1``-style references point at).
+        question: The sub-question as the model wrote it.
+        resolved_question: The question with ``#k`` references replaced by the answers they name.
+        depends_on: Ids of earlier siblings whose answers this node needs.
+        children: Ids of the node's children, in order.
+        status: See :data:`NodeStatus`.
+        kind: ``"leaf"`` (solved directly) or ``"internal"`` (decomposed and aggregated).
+        atomic: The model judged the question atomic (or it could not be decomposed).
+        answer: The node's answer ("" until known).
+        reasoning: The model's short justification of the answer.
+        candidates: Sampled alternatives ``{"answer", "score", "votes"}`` when width > 1.
+        error: Why the node failed or was cut, when it did.
+        llm_calls: LLM calls spent on this node.
+    """
+
+    id: str
+    parent: str | None
+    depth: int
+    index: int
+    question: str
+    resolved_question: str
+    depends_on: list[str]
+    children: list[str]
+    status: NodeStatus
+    kind: str
+    atomic: bool
+    answer: str
+    reasoning: str
+    candidates: list[dict[str, Any]]
+    error: str | None
+    llm_calls: int
+
+
+def merge_tree(
+    left: dict[str, dict[str, Any]] | None, right: dict[str, dict[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """Merge node updates into the tree, field by field.
+
+    Args:
+        left: The current tree.
+        right: Partial node dicts keyed by node id; with ``{RESET: True}`` it replaces the tree.
+
+    Returns:
+        The merged tree (a new dict; inputs are not mutated).
+    """
+    if not right:
+        return dict(left or {})
+    if right.get(RESET):
+        return {k: dict(v) for k, v in right.items() if k != RESET}
+    merged = dict(left or {})
+    for node_id, update in right.items():
+        merged[node_id] = {**merged.get(node_id, {}), **update}
+    return merged
+
+
+def merge_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Add usage counters, recursively (``{"llm_calls": 1, "by_role": {"solve": {...}}}``).
+
+    Args:
+        left: Current counters.
+        right: Increments; with ``{RESET: True}`` they replace the counters.
+
+    Returns:
+        The summed counters.
+    """
+    if not right:
+        return dict(left or {})
+    if right.get(RESET):
+        return {k: v for k, v in right.items() if k != RESET}
+    merged = dict(left or {})
+    for key, value in right.items():
+        if isinstance(value, dict):
+            merged[key] = merge_usage(merged.get(key), value)
+        else:
+            merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def merge_hits(left: list[str] | None, right: list[str] | None) -> list[str]:
+    """Append budget names that cut the tree, keeping first-seen order without repeats.
+
+    Args:
+        left: Names so far.
+        right: New names; ``[RESET]`` clears the list.
+
+    Returns:
+        The combined list.
+    """
+    if right and right[0] == RESET:
+        return [h for h in right[1:] if h != RESET]
+    out = list(left or [])
+    for name in right or []:
+        if name not in out:
+            out.append(name)
+    return out
+
+
+class GramInput(TypedDict, total=False):
+    """What a run takes: a ``question``, or ``messages`` whose last human message is the question.
+
+    Attributes:
+        question: The question to answer.
+        messages: A conversation; its last human message is the question when ``question`` is
+            absent, and the answer is appended to it as an ``AIMessage``.
+    """
+
+    question: str
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class GramOutput(TypedDict, total=False):
+    """What a run returns.
+
+    Attributes:
+        answer: The final answer (always set, even when a budget cut the tree).
+        tree: The reasoning tree, node id -> :class:`TreeNode`.
+        usage: ``llm_calls``, ``prompt_tokens``, ``completion_tokens``, ``rounds`` and the same
+            counters per role under ``by_role``.
+        stopped_by: ``None``, or the name of the budget that cut the tree (the hardest one when
+            several did: ``max_seconds``, ``max_tokens``, ``max_llm_calls``, ``recursion_limit``,
+            ``max_nodes``, ``max_children``).
+        budget_hits: Every budget that cut something, in the order they were hit.
+        messages: The input conversation with the answer appended (when messages came in).
+    """
+
+    answer: str
+    tree: dict[str, dict[str, Any]]
+    usage: dict[str, Any]
+    stopped_by: str | None
+    budget_hits: list[str]
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class GramState(TypedDict, total=False):
+    """The full graph state (input and output fields plus the controller's bookkeeping).
+
+    Attributes:
+        question: The question of the current run.
+        messages: See :class:`GramInput`.
+        answer: See :class:`GramOutput`.
+        tree: See :class:`GramOutput`.
+        usage: See :class:`GramOutput`.
+        stopped_by: See :class:`GramOutput`.
+        budget_hits: See :class:`GramOutput`.
+        started_at: Wall-clock start of the run (seconds since the epoch).
+        tasks: The work the controller dispatched in its last round.
+    """
+
+    question: str
+    messages: Annotated[list[AnyMessage], add_messages]
+    answer: str
+    tree: Annotated[dict[str, dict[str, Any]], merge_tree]
+    usage: Annotated[dict[str, Any], merge_usage]
+    stopped_by: str | None
+    budget_hits: Annotated[list[str], merge_hits]
+    started_at: float
+    tasks: list[dict[str, Any]]
