@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from langgraph_gram.errors import ConfigurationError
 
@@ -53,7 +54,7 @@ BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 """The names of the :class:`Budget` limits, in declaration order."""
 
 
-@dataclass
+@dataclass(init=False)
 class GramContext:
     """Per-run overrides, passed as ``graph.invoke(..., context={...})``.
 
@@ -80,6 +81,22 @@ class GramContext:
     width: int | None = None
     temperature: float | None = None
     seed: int | None = None
+
+    def __init__(self, **overrides: Any) -> None:
+        """Set the given overrides; the rest stay ``None``.
+
+        Args:
+            **overrides: Any of the fields above.
+
+        Raises:
+            ConfigurationError: A key is not a field (a typo such as ``max_dept``).
+        """
+        names = [f.name for f in fields(self)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigurationError(f"unknown context keys {unknown}; known keys: {names}")
+        for name in names:
+            setattr(self, name, overrides.get(name))
 
 
 @dataclass(frozen=True)

@@ -270,10 +270,14 @@ def plan_round(
     pending.sort(key=lambda n: [int(p) for p in n["id"].split(".")])
 
     calls_left = budget.max_llm_calls - usage.get("llm_calls", 0)
+    calls_limit = "max_llm_calls"
     if budget.max_tokens is not None and usage.get("llm_calls", 0) > 0:
+        # Predict how many more calls the token budget affords from the average call so far.
         spent = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
         per_call = max(1, spent // usage["llm_calls"])
-        calls_left = min(calls_left, max(1, (budget.max_tokens - spent) // per_call))
+        by_tokens = max(1, (budget.max_tokens - spent) // per_call)
+        if by_tokens < calls_left:
+            calls_left, calls_limit = by_tokens, "max_tokens"
     # Calls beyond the one each open node needs to finish: what decompositions, width samples
     # and repair retries may use.
     slack = calls_left - open_nodes
@@ -321,12 +325,12 @@ def plan_round(
                 task["cut_by"] = (
                     "max_children"
                     if cap == budget.max_children
-                    else ("max_nodes" if cap == nodes_left else "max_llm_calls")
+                    else ("max_nodes" if cap == nodes_left else calls_limit)
                 )
                 slack -= 1 + cap
                 nodes_left -= cap
             else:
-                plan.hits.append("max_nodes" if nodes_left < 2 else "max_llm_calls")
+                plan.hits.append("max_nodes" if nodes_left < 2 else calls_limit)
                 view.set(node["id"], atomic=True)
                 task["kind"] = "solve"
         else:

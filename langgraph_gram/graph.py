@@ -7,13 +7,17 @@ one round concurrently. The tree lives in state as plain data, so every round is
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
+from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
@@ -53,6 +57,27 @@ def default_recursion_limit(budget: Budget) -> int:
         A limit that the budget can never reach.
     """
     return STEPS_PER_ROUND * (budget.max_llm_calls + budget.max_nodes) + 10
+
+
+def _run_sync(coro: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from synchronous code (``graph.invoke``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    # Called from a thread that runs a loop already: finish the work on a fresh thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+def _dual(afunc: Callable[..., Awaitable[Any]], name: str) -> RunnableCallable:
+    """Make an async node usable from both ``ainvoke`` (natively) and ``invoke`` (on a loop)."""
+
+    @functools.wraps(afunc)
+    def func(*args: Any, **kwargs: Any) -> Any:
+        return _run_sync(afunc(*args, **kwargs))
+
+    return RunnableCallable(func, afunc, name=name)
 
 
 def _question_from(state: GramState) -> str:
@@ -212,12 +237,16 @@ def build_gram_graph(
         input_schema=GramInput,
         output_schema=GramOutput,
     )
-    builder.add_node("prepare", prepare)
-    builder.add_node("controller", controller)
-    builder.add_node("decompose", workers.decompose)
-    builder.add_node("solve", workers.solve)
-    builder.add_node("aggregate", workers.aggregate)
-    builder.add_node("finalize", finalize)
+    nodes = {
+        "prepare": prepare,
+        "controller": controller,
+        "decompose": workers.decompose,
+        "solve": workers.solve,
+        "aggregate": workers.aggregate,
+        "finalize": finalize,
+    }
+    for node_name, afunc in nodes.items():
+        builder.add_node(node_name, _dual(afunc, node_name))
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "controller")
     builder.add_conditional_edges(

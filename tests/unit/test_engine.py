@@ -1,0 +1,396 @@
+"""Engine behaviour with scripted fake models: budgets, tree shape, context, halting, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from fakes import answer, scripted, subproblems
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
+
+from langgraph_gram import (
+    Budget,
+    ConfigurationError,
+    EndpointUnreachableError,
+    InputError,
+    build_gram_graph,
+    create_gram_graph,
+)
+from langgraph_gram.state import ROOT_ID, TERMINAL
+
+IPHONE = "In which city was the founder of the company that makes the iPhone born?"
+
+
+def assert_is_tree(tree: dict, budget: Budget) -> None:
+    """Every node is reachable from the root exactly once, and every limit holds."""
+    assert len(tree) <= budget.max_nodes
+    seen = set()
+    stack = [ROOT_ID]
+    while stack:
+        node_id = stack.pop()
+        assert node_id not in seen
+        seen.add(node_id)
+        node = tree[node_id]
+        assert node["depth"] <= budget.max_depth
+        assert len(node["children"]) <= budget.max_children
+        assert node["status"] in TERMINAL
+        for child in node["children"]:
+            assert tree[child]["parent"] == node_id
+            assert tree[child]["depth"] == node["depth"] + 1
+            stack.append(child)
+        for dep in node["depends_on"]:
+            # Dependencies point at earlier siblings only.
+            assert tree[dep]["parent"] == node["parent"]
+            assert tree[dep]["index"] < node["index"]
+    assert seen == set(tree)
+
+
+def chain_script(kind, question, messages):
+    if kind == "decompose":
+        if question == IPHONE:
+            return subproblems(
+                ("Which company makes the iPhone?", []),
+                ("Who founded #1?", [0]),
+                ("In which city was #2 born?", [1]),
+            )
+        return subproblems()
+    if kind == "solve":
+        facts = {
+            "Which company makes the iPhone?": "Apple",
+            "Who founded Apple?": "Steve Jobs",
+            "In which city was Steve Jobs born?": "San Francisco",
+        }
+        return answer(facts.get(question, "unknown"))
+    user = messages[-1].content
+    return answer(user.split("-> ")[-1].split("\n")[0])
+
+
+async def test_chain_passes_dependency_answers_and_aggregates():
+    model = scripted(chain_script)
+    graph = create_gram_graph(model)
+    result = await graph.ainvoke({"question": IPHONE})
+    assert result["answer"] == "San Francisco"
+    assert result["stopped_by"] is None
+    tree = result["tree"]
+    assert_is_tree(tree, Budget())
+    assert tree[ROOT_ID]["children"] == ["0.1", "0.2", "0.3"]
+    assert tree["0.3"]["depends_on"] == ["0.2"]
+    assert tree["0.3"]["resolved_question"] == "In which city was Steve Jobs born?"
+    # The dependent hop saw the earlier answer in its prompt, and the root question.
+    third = [c for c in model.calls if c["question"] == "In which city was Steve Jobs born?"]
+    prompt = third[-1]["messages"][-1].content
+    assert "Who founded Apple? -> Steve Jobs" in prompt
+    assert f"Main question: {IPHONE}" in prompt
+    # Context management: a leaf never sees unrelated siblings' answers.
+    second = [c for c in model.calls if c["question"] == "Who founded Apple?"][-1]
+    assert "San Francisco" not in second["messages"][-1].content
+    usage = result["usage"]
+    assert usage["llm_calls"] == len(model.calls) == 8
+    assert usage["by_role"]["aggregate"]["llm_calls"] == 1
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
+
+
+def always_decompose(n):
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(
+                *[(f"part {i} of <{question}>", [i - 1] if i else []) for i in range(n)]
+            )
+        return answer(f"ans({question[:20]})")
+
+    return script
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        Budget(),
+        Budget(max_depth=5, max_children=8, max_nodes=12, max_llm_calls=200),
+        Budget(max_depth=4, max_children=50, max_nodes=500, max_llm_calls=15),
+        Budget(max_depth=2, max_children=3, max_nodes=40, max_llm_calls=1),
+    ],
+)
+async def test_always_decomposing_model_respects_every_budget(budget):
+    model = scripted(always_decompose(50))
+    result = await create_gram_graph(model, budget=budget).ainvoke({"question": "Q?"})
+    assert result["answer"]
+    assert_is_tree(result["tree"], budget)
+    assert result["usage"]["llm_calls"] == len(model.calls) <= budget.max_llm_calls
+    assert result["stopped_by"] is not None
+
+
+async def test_node_budget_cuts_tree_and_says_so():
+    model = scripted(always_decompose(10))
+    budget = Budget(max_nodes=6)
+    result = await create_gram_graph(model, budget=budget).ainvoke({"question": "Q?"})
+    assert len(result["tree"]) <= 6
+    assert result["stopped_by"] == "max_nodes"
+    assert "max_children" in result["budget_hits"]
+    assert result["answer"]
+
+
+async def test_llm_call_budget_closes_open_nodes_with_an_answer():
+    model = scripted(always_decompose(3))
+    result = await create_gram_graph(model, budget=Budget(max_llm_calls=4)).ainvoke(
+        {"question": "Q?"}
+    )
+    assert len(model.calls) <= 4
+    assert result["answer"]
+    assert result["stopped_by"] == "max_llm_calls"
+    assert_is_tree(result["tree"], Budget(max_llm_calls=4))
+
+
+async def test_token_budget_stops_new_calls():
+    model = scripted(always_decompose(3))
+    budget = Budget(max_tokens=1500, max_nodes=200, max_children=3)
+    result = await create_gram_graph(model, budget=budget).ainvoke({"question": "Q?"})
+    usage = result["usage"]
+    assert result["stopped_by"] == "max_tokens"
+    # The controller predicts per-call cost, so it overshoots by less than one round's calls.
+    per_call = (usage["prompt_tokens"] + usage["completion_tokens"]) / usage["llm_calls"]
+    assert usage["prompt_tokens"] + usage["completion_tokens"] < 1500 + 4 * per_call
+    assert result["answer"]
+
+
+def test_bad_dependencies_are_dropped_never_followed():
+    from langgraph_gram.nodes import normalize_subproblems
+
+    data = {
+        "subproblems": [
+            {"question": "a", "depends_on": [0, 1, 5]},  # self, later, missing
+            {"question": "b", "depends_on": [1, -1, "x", None]},  # self, negative, junk
+            {"question": "c uses #3 and #1", "depends_on": [2, 0]},  # #3 is itself
+            {"question": "d", "depends_on": 1},  # a bare int
+            {"question": "Q?", "depends_on": []},  # repeats the parent: dropped
+            "e",
+        ]
+    }
+    items, cut = normalize_subproblems(data, parent_question="Q?", limit=4)
+    assert cut == 1
+    assert items == [("a", []), ("b", []), ("c uses #3 and #1", [0]), ("d", [1])]
+
+
+async def test_cyclic_and_self_dependencies_do_not_hang():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Q?":
+            return json.dumps(
+                {
+                    "subproblems": [
+                        {"question": "x #2", "depends_on": [1]},
+                        {"question": "y #1", "depends_on": [0, 1]},
+                        {"question": "z", "depends_on": [2, 3, 99]},
+                    ]
+                }
+            )
+        if kind == "decompose":
+            return subproblems()
+        return answer("ok")
+
+    result = await create_gram_graph(scripted(script)).ainvoke({"question": "Q?"})
+    tree = result["tree"]
+    assert tree["0.1"]["depends_on"] == []
+    assert tree["0.2"]["depends_on"] == ["0.1"]
+    assert tree["0.3"]["depends_on"] == []
+    assert result["answer"] == "ok"
+
+
+@pytest.mark.parametrize("garbage", ["", "   ", "no json here at all", "{{{{", "[1, 2", "null"])
+async def test_garbage_output_still_returns_an_answer(garbage):
+    model = scripted(lambda kind, q, m: garbage)
+    budget = Budget(max_llm_calls=20)
+    result = await create_gram_graph(model, budget=budget).ainvoke({"question": "Q?"})
+    assert isinstance(result["answer"], str) and result["answer"]
+    assert result["usage"]["llm_calls"] == len(model.calls) <= 20
+    assert_is_tree(result["tree"], budget)
+    assert result["tree"][ROOT_ID]["status"] in {"failed", "done", "cut"}
+
+
+async def test_repairable_output_is_repaired():
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return '```json\n{"subproblems": []}\n```'
+        return 'Sure! {"reasoning": "r", "answer": "Paris",'  # truncated
+
+    result = await create_gram_graph(scripted(script)).ainvoke({"question": "Capital of France?"})
+    assert result["answer"] == "Paris"
+
+
+async def test_one_repair_retry_after_unparseable_output():
+    seen = []
+
+    def script(kind, question, messages):
+        seen.append(kind)
+        if kind == "decompose":
+            return subproblems()
+        if "not a valid JSON object" in messages[-1].content:
+            return answer("fixed")
+        return "I think the answer is Paris"
+
+    result = await create_gram_graph(scripted(script)).ainvoke({"question": "Q?"})
+    assert result["answer"] == "fixed"
+    assert seen == ["decompose", "solve", "solve"]
+
+
+async def test_max_depth_zero_solves_root_directly_via_context():
+    model = scripted(chain_script)
+    graph = create_gram_graph(model)
+    result = await graph.ainvoke({"question": IPHONE}, context={"max_depth": 0})
+    assert [c["kind"] for c in model.calls] == ["solve"]
+    assert len(result["tree"]) == 1
+
+
+def test_sync_invoke_with_context_override():
+    model = scripted(always_decompose(10))
+    graph = create_gram_graph(model)
+    result = graph.invoke({"question": "Q?"}, context={"max_depth": 1, "max_children": 2})
+    tree = result["tree"]
+    assert len(tree) == 3
+    assert max(n["depth"] for n in tree.values()) == 1
+
+
+async def test_unknown_context_key_is_a_typed_error():
+    graph = create_gram_graph(scripted(chain_script))
+    with pytest.raises(ConfigurationError):
+        await graph.ainvoke({"question": "Q?"}, context={"max_dept": 1})
+
+
+def test_invalid_budget_is_a_typed_error():
+    with pytest.raises(ConfigurationError):
+        Budget(max_depth=-1)
+    with pytest.raises(ConfigurationError):
+        create_gram_graph(object())
+
+
+async def test_missing_question_is_a_typed_error():
+    with pytest.raises(InputError):
+        await create_gram_graph(scripted(chain_script)).ainvoke({"messages": []})
+
+
+async def test_messages_in_answer_appended():
+    graph = create_gram_graph(scripted(chain_script))
+    result = await graph.ainvoke({"messages": [HumanMessage(content=IPHONE)]})
+    assert result["answer"] == "San Francisco"
+    assert isinstance(result["messages"][-1], AIMessage)
+    assert result["messages"][-1].content == "San Francisco"
+    assert result["messages"][0].content == IPHONE
+
+
+async def test_drops_into_a_messages_state_graph_as_a_node():
+    gram = create_gram_graph(scripted(chain_script))
+    outer = StateGraph(MessagesState)
+    outer.add_node("gram", gram)
+    outer.add_edge(START, "gram")
+    app = outer.compile()
+    result = await app.ainvoke({"messages": [HumanMessage(content=IPHONE)]})
+    assert result["messages"][-1].content == "San Francisco"
+
+
+async def test_independent_siblings_run_concurrently():
+    active = {"now": 0, "max": 0}
+
+    class Slow(type(scripted(chain_script))):
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+            active["now"] += 1
+            active["max"] = max(active["max"], active["now"])
+            await asyncio.sleep(0.05)
+            active["now"] -= 1
+            return self._generate(messages)
+
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Q?":
+            return subproblems(("a?", []), ("b?", []), ("c?", []), ("d?", []))
+        if kind == "decompose":
+            return subproblems()
+        return answer("x")
+
+    result = await create_gram_graph(Slow(script=script)).ainvoke({"question": "Q?"})
+    assert result["answer"] == "x"
+    assert active["max"] == 4
+
+
+async def test_wall_time_budget_cuts_slow_calls():
+    class Slow(type(scripted(chain_script))):
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+            await asyncio.sleep(0.3)
+            return self._generate(messages)
+
+    graph = create_gram_graph(Slow(script=always_decompose(3)), budget=Budget(max_seconds=1.0))
+    started = time.monotonic()
+    result = await graph.ainvoke({"question": "Q?"})
+    assert time.monotonic() - started < 3.0
+    assert result["stopped_by"] == "max_seconds"
+    assert result["answer"]
+
+
+async def test_small_recursion_limit_never_raises():
+    graph = create_gram_graph(scripted(always_decompose(4)))
+    result = await graph.ainvoke({"question": "Q?"}, config={"recursion_limit": 9})
+    assert result["stopped_by"] == "recursion_limit"
+    assert result["answer"]
+
+
+async def test_width_samples_and_votes():
+    counter = {"n": 0}
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems()
+        counter["n"] += 1
+        return answer(["Paris", "paris.", "Lyon"][(counter["n"] - 1) % 3])
+
+    model = scripted(script)
+    result = await create_gram_graph(model, width=3).ainvoke({"question": "Capital of France?"})
+    root = result["tree"][ROOT_ID]
+    assert len(root["candidates"]) == 3
+    assert result["answer"] in {"Paris", "paris."}
+
+
+async def test_scorer_picks_best_candidate():
+    counter = {"n": 0}
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems()
+        counter["n"] += 1
+        return answer(str(counter["n"]))
+
+    result = await create_gram_graph(
+        scripted(script), width=3, scorer=lambda q, a: float(a == "2")
+    ).ainvoke({"question": "Pick?"})
+    assert result["answer"] == "2"
+    assert [c["score"] for c in result["tree"][ROOT_ID]["candidates"]] == [0.0, 1.0, 0.0]
+
+
+async def test_crash_midway_resumes_without_redoing_finished_calls():
+    state = {"down": True}
+
+    def script(kind, question, messages):
+        if question == "In which city was Steve Jobs born?" and state["down"]:
+            raise EndpointUnreachableError("connection refused", url="http://127.0.0.1:9/v1")
+        return chain_script(kind, question, messages)
+
+    model = scripted(script)
+    graph = create_gram_graph(model, checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t1"}}
+    with pytest.raises(EndpointUnreachableError) as info:
+        await graph.ainvoke({"question": IPHONE}, config)
+    assert "http://127.0.0.1:9/v1" in str(info.value)
+    done_before = [c["question"] for c in model.calls]
+    state["down"] = False
+    model.calls.clear()
+    result = await graph.ainvoke(None, config)
+    assert result["answer"] == "San Francisco"
+    redone = [c["question"] for c in model.calls]
+    assert "Which company makes the iPhone?" in done_before
+    assert "Which company makes the iPhone?" not in redone
+    assert "Who founded Apple?" not in redone
+
+
+def test_build_returns_uncompiled_graph():
+    builder = build_gram_graph(scripted(chain_script))
+    assert isinstance(builder, StateGraph)
+    assert {"controller", "decompose", "solve", "aggregate"} <= set(builder.nodes)
