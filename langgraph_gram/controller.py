@@ -156,6 +156,22 @@ class _View:
         return sorted(self.tree, key=lambda i: (-i.count("."), [int(p) for p in i.split(".")]))
 
 
+def _questions_around(view: _View, node: dict[str, Any]) -> list[str]:
+    """Questions of a node's ancestors and siblings: a decomposition must not re-ask them."""
+    out: list[str] = []
+    parent_id = node.get("parent")
+    if parent_id is not None:
+        for sibling_id in view.get(parent_id).get("children", []):
+            if sibling_id != node["id"]:
+                sibling = view.get(sibling_id)
+                out.append(sibling.get("resolved_question") or sibling["question"])
+    while parent_id is not None:
+        parent = view.get(parent_id)
+        out.append(parent.get("resolved_question") or parent["question"])
+        parent_id = parent.get("parent")
+    return out
+
+
 def node_context(view: _View, node: dict[str, Any], prompts: Prompts) -> dict[str, Any]:
     """Select what a node's call may see: root, ancestors' path, and the answers it depends on.
 
@@ -321,7 +337,11 @@ def plan_round(
             by_calls = slack - 1  # the decomposition call itself comes out of the slack
             cap = min(budget.max_children, nodes_left, by_calls)
             if cap >= 2:
-                task.update(kind="decompose", max_children=cap)
+                task.update(
+                    kind="decompose",
+                    max_children=cap,
+                    known_questions=_questions_around(view, node),
+                )
                 task["cut_by"] = (
                     "max_children"
                     if cap == budget.max_children

@@ -14,7 +14,7 @@ import inspect
 import re
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langgraph.config import get_stream_writer
@@ -83,12 +83,18 @@ def render_context(ctx: dict[str, Any], prompts: Prompts) -> str:
 
 
 def normalize_subproblems(
-    data: dict[str, Any], *, parent_question: str, limit: int
+    data: dict[str, Any],
+    *,
+    parent_question: str,
+    limit: int,
+    known_questions: Sequence[str] = (),
 ) -> tuple[list[tuple[str, list[int]]], int]:
     """Turn a model's decomposition into safe sub-problems.
 
     Accepts ``{"subproblems": [...]}`` or a bare list, items as objects or strings. Drops empty
-    items and items that repeat the parent question, cuts the list to ``limit``, and keeps only
+    items, repeated items, and items that repeat the parent question or a question already
+    being solved elsewhere on the path (an ancestor or a sibling: re-asking it could recurse
+    forever or redo work), cuts the list to ``limit``, and keeps only
     dependencies on *earlier* items (self, later, missing or cyclic ones are dropped). ``#k``
     references in a question add a dependency on item ``k`` when it is earlier. Fewer than two
     items means the question is atomic.
@@ -97,6 +103,7 @@ def normalize_subproblems(
         data: The parsed reply.
         parent_question: The question being decomposed.
         limit: The most sub-problems allowed.
+        known_questions: Questions of the node's ancestors and siblings.
 
     Returns:
         ``(items, cut)``: each item is ``(question, depends_on)`` with 0-based indices, and
@@ -107,7 +114,7 @@ def normalize_subproblems(
         raw = [raw]
     if not isinstance(raw, list):
         return [], 0
-    parent_norm = normalize_text(parent_question)
+    seen = {normalize_text(parent_question)} | {normalize_text(q) for q in known_questions}
     items: list[tuple[str, Any]] = []
     for entry in raw:
         if isinstance(entry, str):
@@ -118,8 +125,10 @@ def normalize_subproblems(
         else:
             continue
         question = str(question).strip()
-        if not question or normalize_text(question) == parent_norm:
+        norm = normalize_text(question)
+        if not norm or norm in seen:
             continue
+        seen.add(norm)
         items.append((question, deps))
     cut = max(0, len(items) - limit)
     items = items[:limit]
@@ -264,7 +273,12 @@ class Workers:
             emit("failed", node_id=node_id, role="decompose", error=update.get("error"))
             return {"tree": {node_id: {**update}}, "usage": usage, "budget_hits": hits}
         usage = usage_delta("decompose", reply.calls, reply.prompt_tokens, reply.completion_tokens)
-        items, cut = normalize_subproblems(reply.data, parent_question=ctx["question"], limit=limit)
+        items, cut = normalize_subproblems(
+            reply.data,
+            parent_question=ctx["question"],
+            limit=limit,
+            known_questions=task.get("known_questions", ()),
+        )
         hits = [task.get("cut_by", "max_children")] if cut else []
         parent = task["node_depth"]
         if not items:

@@ -161,17 +161,18 @@ def test_bad_dependencies_are_dropped_never_followed():
 
     data = {
         "subproblems": [
-            {"question": "a", "depends_on": [0, 1, 5]},  # self, later, missing
-            {"question": "b", "depends_on": [1, -1, "x", None]},  # self, negative, junk
-            {"question": "c uses #3 and #1", "depends_on": [2, 0]},  # #3 is itself
-            {"question": "d", "depends_on": 1},  # a bare int
+            {"question": "qa", "depends_on": [0, 1, 5]},  # self, later, missing
+            {"question": "qb", "depends_on": [1, -1, "x", None]},  # self, negative, junk
+            {"question": "qc uses #3 and #1", "depends_on": [2, 0]},  # #3 is itself
+            {"question": "qd", "depends_on": 1},  # a bare int
             {"question": "Q?", "depends_on": []},  # repeats the parent: dropped
-            "e",
+            {"question": "qa", "depends_on": []},  # repeats a sibling: dropped
+            "qe",
         ]
     }
     items, cut = normalize_subproblems(data, parent_question="Q?", limit=4)
     assert cut == 1
-    assert items == [("a", []), ("b", []), ("c uses #3 and #1", [0]), ("d", [1])]
+    assert items == [("qa", []), ("qb", []), ("qc uses #3 and #1", [0]), ("qd", [1])]
 
 
 async def test_cyclic_and_self_dependencies_do_not_hang():
@@ -302,7 +303,7 @@ async def test_independent_siblings_run_concurrently():
 
     def script(kind, question, messages):
         if kind == "decompose" and question == "Q?":
-            return subproblems(("a?", []), ("b?", []), ("c?", []), ("d?", []))
+            return subproblems(("qa?", []), ("qb?", []), ("qc?", []), ("qd?", []))
         if kind == "decompose":
             return subproblems()
         return answer("x")
@@ -394,3 +395,19 @@ def test_build_returns_uncompiled_graph():
     builder = build_gram_graph(scripted(chain_script))
     assert isinstance(builder, StateGraph)
     assert {"controller", "decompose", "solve", "aggregate"} <= set(builder.nodes)
+
+
+async def test_decomposition_may_not_re_ask_ancestor_or_sibling_questions():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == IPHONE:
+            return subproblems(("Who founded the iPhone maker?", []), ("Where was #1 born?", [0]))
+        if kind == "decompose":
+            # A small model often re-plans the main question inside a sub-problem.
+            return subproblems(("Who founded the iPhone maker?", []), (IPHONE, []), ("Where?", []))
+        return answer("x")
+
+    result = await create_gram_graph(scripted(script)).ainvoke({"question": IPHONE})
+    tree = result["tree"]
+    # Only "Where?" survives for each child: one item is not a decomposition, so both are atomic.
+    assert set(tree) == {"0", "0.1", "0.2"}
+    assert all(tree[c]["atomic"] for c in ("0.1", "0.2"))

@@ -1,0 +1,194 @@
+"""The ``gram`` command line: ask a question and watch the tree grow, or serve the local model.
+
+Examples:
+    gram ask "In which city was the founder of the company that makes the iPhone born?"
+    gram ask --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct "..."
+    gram ask --json --max-depth 2 "..." > run.json
+    gram serve-local
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.text import Text
+
+from langgraph_gram.context import Budget
+from langgraph_gram.errors import GramError
+from langgraph_gram.graph import create_gram_graph
+from langgraph_gram.view import render_tree, usage_line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gram", description="Recursive tree-structured reasoning (GRAM) on LangGraph."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer a question, showing the reasoning tree")
+    ask.add_argument("question", help="the question to answer")
+    ask.add_argument(
+        "--base-url",
+        default=os.environ.get("GRAM_BASE_URL"),
+        help="OpenAI-compatible endpoint (env GRAM_BASE_URL); "
+        "default: start the embedded local model",
+    )
+    ask.add_argument(
+        "--model",
+        default=os.environ.get("GRAM_MODEL"),
+        help="model name at the endpoint (env GRAM_MODEL)",
+    )
+    ask.add_argument(
+        "--api-key",
+        default=os.environ.get("GRAM_API_KEY", "EMPTY"),
+        help="API key (env GRAM_API_KEY)",
+    )
+    ask.add_argument(
+        "--local-model",
+        default=None,
+        help="embedded model name or GGUF path (env GRAM_LOCAL_MODEL)",
+    )
+    defaults = Budget()
+    ask.add_argument("--max-depth", type=int, default=defaults.max_depth)
+    ask.add_argument("--max-children", type=int, default=defaults.max_children)
+    ask.add_argument("--max-nodes", type=int, default=defaults.max_nodes)
+    ask.add_argument(
+        "--max-calls", type=int, default=defaults.max_llm_calls, help="most LLM calls in the run"
+    )
+    ask.add_argument("--max-tokens", type=int, default=None, help="most tokens in the run")
+    ask.add_argument("--max-seconds", type=float, default=None, help="most seconds in the run")
+    ask.add_argument("--width", type=int, default=1, help="samples per leaf answer")
+    ask.add_argument("--temperature", type=float, default=None)
+    ask.add_argument(
+        "--concurrency", type=int, default=4, help="most requests in flight at the endpoint"
+    )
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the final state as one JSON document on stdout",
+    )
+    serve = sub.add_parser("serve-local", help="serve the embedded model in the foreground")
+    serve.add_argument("--model", default=None, help="model name or GGUF path")
+    serve.add_argument("--port", type=int, default=None)
+    return parser
+
+
+@contextlib.asynccontextmanager
+async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator[Any]:
+    from langgraph_gram.endpoint import OpenAIEndpoint
+
+    if args.base_url:
+        if not args.model:
+            raise GramError("--model (or GRAM_MODEL) is required with --base-url")
+        yield OpenAIEndpoint(
+            args.base_url, args.model, api_key=args.api_key, max_concurrency=args.concurrency
+        )
+        return
+    from langgraph_gram.local import LocalServer
+
+    server = LocalServer(args.local_model, progress=lambda m: console.print(Text(m, style="dim")))
+    console.print(Text("starting the embedded model (first run assembles it)…", style="dim"))
+    async with server:
+        console.print(Text(f"embedded model {server.model_name} at {server.base_url}", style="dim"))
+        yield server.endpoint(max_concurrency=args.concurrency)
+
+
+def _final_json(state: dict[str, Any], seconds: float) -> str:
+    return json.dumps(
+        {
+            "answer": state.get("answer", ""),
+            "stopped_by": state.get("stopped_by"),
+            "budget_hits": state.get("budget_hits", []),
+            "usage": state.get("usage", {}),
+            "seconds": round(seconds, 3),
+            "tree": state.get("tree", {}),
+        },
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+async def _ask(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    budget = Budget(
+        max_depth=args.max_depth,
+        max_children=args.max_children,
+        max_nodes=args.max_nodes,
+        max_llm_calls=args.max_calls,
+        max_tokens=args.max_tokens,
+        max_seconds=args.max_seconds,
+    )
+    async with _endpoint(args, console) as model:
+        graph = create_gram_graph(model, budget=budget, width=args.width)
+        context = {"temperature": args.temperature} if args.temperature is not None else {}
+        started = time.monotonic()
+        state: dict[str, Any] = {}
+        live = None if args.json else Live(console=console, refresh_per_second=4, transient=False)
+
+        def view() -> Group:
+            return Group(
+                render_tree(state.get("tree", {})),
+                usage_line(
+                    state.get("usage", {}), state.get("stopped_by"), time.monotonic() - started
+                ),
+            )
+
+        with live if live is not None else contextlib.nullcontext():
+            async for mode, chunk in graph.astream(
+                {"question": args.question},
+                context=context,
+                stream_mode=["values", "custom"],
+            ):
+                if mode == "values":
+                    state = chunk
+                if live is not None:
+                    live.update(view())
+        seconds = time.monotonic() - started
+    if args.json:
+        print(_final_json(state, seconds))
+    else:
+        console.print(
+            Panel(Text(state.get("answer", ""), style="bold"), title="answer", expand=False)
+        )
+        # The answer alone on stdout, so `gram ask ... > answer.txt` works too.
+        if not sys.stdout.isatty():
+            print(state.get("answer", ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gram`` command.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 on success, 1 on a typed error, 130 on Ctrl-C.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve-local":
+            from langgraph_gram.local import serve_forever
+
+            serve_forever(args.model, port=args.port)
+            return 0
+        return asyncio.run(_ask(args))
+    except GramError as exc:
+        print(f"gram: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
