@@ -131,8 +131,9 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
                 continue
         if isinstance(value, dict) and value:
             return value
-        if isinstance(value, list):
-            # A bare list: the caller's normaliser decides what it means.
+        if isinstance(value, list) and candidate.lstrip().startswith("["):
+            # A bare JSON list (not prose that json_repair turned into one): the caller's
+            # normaliser decides what it means.
             return {"__list__": value}
     return None
 
@@ -189,7 +190,7 @@ async def generate_with_repair(
         completion_tokens += raw.completion_tokens
         last_text = raw.text
         data = parse_json_object(raw.text)
-        if data is not None and ("__list__" in data or not missing_required(data, schema)):
+        if data is not None and _acceptable(data, schema):
             return LLMReply(
                 data=data,
                 text=raw.text,
@@ -210,6 +211,19 @@ async def generate_with_repair(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
     )
+
+
+def _acceptable(data: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """Tell whether a parsed reply is usable.
+
+    It is when it has the schema's required keys, or when it is a bare list and the schema's
+    one required key is an array (``[...]`` standing for ``{"subproblems": [...]}``).
+    """
+    if "__list__" in data:
+        required = schema.get("required", [])
+        props = schema.get("properties", {})
+        return len(required) == 1 and props.get(required[0], {}).get("type") == "array"
+    return not missing_required(data, schema)
 
 
 def _needed_repair(text: str) -> bool:
