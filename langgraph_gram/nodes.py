@@ -216,6 +216,8 @@ class Workers:
         temperature = task.get("temperature")
         if task.get("samples", 1) > 1:
             temperature = max(temperature or 0.0, 0.7)
+        elif temperature is None:
+            temperature = 0.0  # one trajectory: the deterministic one
         coro = self.llm.generate_json(
             messages,
             schema=schema,
