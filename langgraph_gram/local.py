@@ -864,12 +864,18 @@ class LocalServer:
 
         """
         task = asyncio.ensure_future(asyncio.to_thread(self.start))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
+            # The worker polls this flag and stops the server it is starting; a start that had
+            # already succeeded is undone in the background.
             self._abort.set()
+            task.add_done_callback(self._stop_after_cancelled_start)
             raise
+
+    def _stop_after_cancelled_start(self, task: asyncio.Future[Self]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            threading.Thread(target=self.stop, name="gram-local-stop", daemon=True).start()
 
     async def astop(self, grace: float = 10.0) -> None:
         """Async :meth:`stop`, run in a worker thread.

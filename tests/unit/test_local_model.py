@@ -7,6 +7,7 @@ stand-in Python child process instead of llama.cpp and never open a socket.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import subprocess
@@ -582,3 +583,18 @@ def test_endpoint_uses_json_object_mode(
     args, kwargs = made[0]
     assert args == ("http://127.0.0.1:5555/v1", "tiny")
     assert kwargs == {"structured": "json_object", "max_concurrency": 1, "timeout": 30}
+
+
+async def test_cancelled_async_start_stops_the_process(
+    gguf: Path, tmp_path: Path, fake_llama: Callable[[str, bool], None]
+) -> None:
+    fake_llama("import time; time.sleep(60)", False)  # never answers
+    server = LocalServer(gguf, port=5555, cache_dir=tmp_path, startup_timeout=30)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(server.astart(), 0.5)
+    for _ in range(200):  # the worker thread notices the cancellation and stops the child
+        if server._process is None:
+            break
+        await asyncio.sleep(0.05)
+    assert server._process is None
+    assert not server.running
