@@ -35,6 +35,7 @@ from langgraph_gram.state import (
     GramOutput,
     GramState,
     merge_hits,
+    new_node,
 )
 
 STEPS_PER_ROUND = 2
@@ -141,22 +142,7 @@ def build_gram_graph(
     async def prepare(state: GramState, runtime: Runtime[GramContext]) -> dict[str, Any]:
         settings_for(runtime)  # validate the run's overrides before any work starts
         question = _question_from(state)
-        root = {
-            "id": ROOT_ID,
-            "parent": None,
-            "depth": 0,
-            "index": 1,
-            "question": question,
-            "resolved_question": "",
-            "depends_on": [],
-            "children": [],
-            "status": "pending",
-            "kind": "leaf",
-            "atomic": False,
-            "answer": "",
-            "error": None,
-            "llm_calls": 0,
-        }
+        root = new_node(ROOT_ID, question)
         emit("node_created", node_id=ROOT_ID, parent=None, depth=0, question=question)
         return {
             "question": question,

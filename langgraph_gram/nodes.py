@@ -22,6 +22,7 @@ from langgraph.config import get_stream_writer
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA, Prompts
+from langgraph_gram.state import new_node
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
@@ -295,22 +296,14 @@ class Workers:
         updates: dict[str, dict[str, Any]] = {}
         child_ids = [f"{node_id}.{i}" for i in range(1, len(items) + 1)]
         for i, (question, deps) in enumerate(items):
-            updates[child_ids[i]] = {
-                "id": child_ids[i],
-                "parent": node_id,
-                "depth": parent + 1,
-                "index": i + 1,
-                "question": question,
-                "resolved_question": "",
-                "depends_on": [child_ids[j] for j in deps],
-                "children": [],
-                "status": "pending",
-                "kind": "leaf",
-                "atomic": False,
-                "answer": "",
-                "error": None,
-                "llm_calls": 0,
-            }
+            updates[child_ids[i]] = new_node(
+                child_ids[i],
+                question,
+                parent=node_id,
+                depth=parent + 1,
+                index=i + 1,
+                depends_on=[child_ids[j] for j in deps],
+            )
         updates[node_id] = {
             "status": "expanded",
             "kind": "internal",

@@ -69,6 +69,46 @@ class TreeNode(TypedDict, total=False):
     llm_calls: int
 
 
+def new_node(
+    node_id: str,
+    question: str,
+    *,
+    parent: str | None = None,
+    depth: int = 0,
+    index: int = 1,
+    depends_on: list[str] | None = None,
+) -> dict[str, Any]:
+    """Create a pending node with every field set.
+
+    Args:
+        node_id: The node's id.
+        question: Its question.
+        parent: The parent's id (``None`` for the root).
+        depth: Its depth.
+        index: Its 1-based position among its siblings.
+        depends_on: Ids of the earlier siblings it needs.
+
+    Returns:
+        A :class:`TreeNode` as a plain dict.
+    """
+    return {
+        "id": node_id,
+        "parent": parent,
+        "depth": depth,
+        "index": index,
+        "question": question,
+        "resolved_question": "",
+        "depends_on": list(depends_on or []),
+        "children": [],
+        "status": "pending",
+        "kind": "leaf",
+        "atomic": False,
+        "answer": "",
+        "error": None,
+        "llm_calls": 0,
+    }
+
+
 def merge_tree(
     left: dict[str, dict[str, Any]] | None, right: dict[str, dict[str, Any]] | None
 ) -> dict[str, dict[str, Any]]:
