@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph_gram.context import Settings
+from langgraph_gram.nodes import normalize_text
 from langgraph_gram.prompts import Prompts
 from langgraph_gram.state import ROOT_ID, TERMINAL
 
@@ -170,6 +171,18 @@ def _questions_around(view: _View, node: dict[str, Any]) -> list[str]:
         out.append(parent.get("resolved_question") or parent["question"])
         parent_id = parent.get("parent")
     return out
+
+
+def _repeats_an_ancestor(view: _View, node: dict[str, Any], question: str) -> bool:
+    """Tell whether a node's resolved question is one of its ancestors' questions."""
+    norm = normalize_text(question)
+    parent_id = node.get("parent")
+    while parent_id is not None:
+        parent = view.get(parent_id)
+        if normalize_text(parent.get("resolved_question") or parent["question"]) == norm:
+            return True
+        parent_id = parent.get("parent")
+    return False
 
 
 def node_context(view: _View, node: dict[str, Any], prompts: Prompts) -> dict[str, Any]:
@@ -333,6 +346,11 @@ def plan_round(
         task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
         task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0))
         wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
+        if wants_split and _repeats_an_ancestor(view, node, ctx["question"]):
+            # "#1"-style references resolved into an ancestor's own question: splitting it again
+            # would recurse on the same problem, so it is answered directly.
+            wants_split = False
+            view.set(node["id"], atomic=True)
         if wants_split:
             by_calls = slack - 1  # the decomposition call itself comes out of the slack
             cap = min(budget.max_children, nodes_left, by_calls)

@@ -253,15 +253,14 @@ class Workers:
         ctx, node_id = task["context"], task["node_id"]
         limit = task["max_children"]
         messages: list[Message] = [
-            {
-                "role": "system",
-                "content": fill(self.prompts.decompose_system, max_children=str(limit)),
-            },
+            {"role": "system", "content": self.prompts.system},
             {
                 "role": "user",
                 "content": fill(
                     self.prompts.decompose_user,
+                    max_children=str(limit),
                     context=render_context(ctx, self.prompts),
+                    note=self.prompts.subplan_note if task["node_depth"] > 0 else "",
                     question=ctx["question"],
                 ),
             },
@@ -400,7 +399,7 @@ class Workers:
         """
         ctx = task["context"]
         messages: list[Message] = [
-            {"role": "system", "content": self.prompts.solve_system},
+            {"role": "system", "content": self.prompts.system},
             {
                 "role": "user",
                 "content": fill(
@@ -433,7 +432,7 @@ class Workers:
             f"{i}. {c['question']} -> {c['answer']}" for i, c in enumerate(ctx["children"], 1)
         )
         messages: list[Message] = [
-            {"role": "system", "content": self.prompts.aggregate_system},
+            {"role": "system", "content": self.prompts.system},
             {
                 "role": "user",
                 "content": fill(

@@ -1,10 +1,11 @@
 """Prompts and output schemas, as data a user can override.
 
-Fixed instructions sit in the system message and stay identical across calls, so servers with
-a prefix cache (llama.cpp, vLLM, SGLang) reuse them; only the user message varies. Few-shot
+All fixed instructions sit in one system message shared by every role and every call, so
+servers with a prefix cache (llama.cpp, vLLM, SGLang) evaluate it once; only the short user
+message varies. Few-shot
 examples are one line each: small local models follow them well and they are cheap to prefill.
 
-Override any field with ``dataclasses.replace(DEFAULT_PROMPTS, solve_system=...)`` and pass
+Override any field with ``dataclasses.replace(DEFAULT_PROMPTS, solve_user=...)`` and pass
 ``prompts=`` to :func:`langgraph_gram.create_gram_graph`.
 """
 
@@ -13,33 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DECOMPOSE_SYSTEM = """You plan how to answer a question. Decide whether it needs several steps.
-If it can be answered in one step (a single fact, a single lookup or a single calculation), reply {"subproblems": []}.
-Otherwise split it into 2 to {max_children} simpler sub-questions, in the order they must be answered. Each sub-question asks for exactly one thing. Write #1, #2 ... for the answer of sub-question 1, 2 ... and list in "depends_on" the 0-based positions of the earlier sub-questions it uses. Do not answer anything.
-Reply with JSON only, in this shape.
-Examples:
+SYSTEM = """You are one step of a recursive problem solver. Each request gives you one task: PLAN, ANSWER or COMBINE. Reply with JSON only.
+
+PLAN: decide whether a question needs several steps. If one step answers it (a single fact, a single lookup or a single calculation), reply {"subproblems": []}. Otherwise split it into 2 or more simpler sub-questions (no more than the task allows), in the order they must be answered. Each sub-question asks for exactly one thing. Write #1, #2 ... for the answer of sub-question 1, 2 ... and list in "depends_on" the 0-based positions of the earlier sub-questions it uses. Do not answer anything.
+PLAN examples:
 Q: What is the capital of the country where the inventor of dynamite was born? -> {"subproblems": [{"question": "Who invented dynamite?", "depends_on": []}, {"question": "In which country was #1 born?", "depends_on": [0]}, {"question": "What is the capital of #2?", "depends_on": [1]}]}
 Q: Which river flows through the city where the author of Faust died? -> {"subproblems": [{"question": "Who wrote Faust?", "depends_on": []}, {"question": "In which city did #1 die?", "depends_on": [0]}, {"question": "Which river flows through #2?", "depends_on": [1]}]}
 Q: Are the Nile and the Amazon longer than 6000 km each? -> {"subproblems": [{"question": "How long is the Nile in km?", "depends_on": []}, {"question": "How long is the Amazon in km?", "depends_on": []}, {"question": "Are #1 and #2 both longer than 6000 km?", "depends_on": [0, 1]}]}
 Q: In which year was Marie Curie born? -> {"subproblems": []}
-Q: What is 17 times 23? -> {"subproblems": []}"""
-"""System message of a decomposition call; ``{max_children}`` is filled in."""
+Q: Who founded Microsoft? -> {"subproblems": []}
+Q: In which city was Ada Lovelace born? -> {"subproblems": []}
+Q: Which company makes the PlayStation? -> {"subproblems": []}
+Q: What is 17 times 23? -> {"subproblems": []}
 
-DECOMPOSE_USER = """{context}Question to plan: {question}"""
+ANSWER: answer exactly the question to answer now, not the main question (that is only background). The known answers you are given are correct; use them. If you cannot know the answer, give your best guess. Reply {"reasoning": "<one or two short sentences>", "answer": "<the answer alone: a name, number, date or short phrase>"}.
+ANSWER example: main question "Which river flows through the city where the author of Faust died?", question to answer now "Who wrote Faust?" -> {"reasoning": "Faust was written by Goethe.", "answer": "Johann Wolfgang von Goethe"}
+
+COMBINE: combine the answers of sub-questions into the answer of their question. The sub-answers are correct; use them and do not invent other facts. The answer must answer the question itself. Reply as for ANSWER."""
+"""The one system message of every call. It is the same for every role and every node, so a
+server's prefix cache (llama.cpp keeps the last prompt; vLLM and SGLang keep many) evaluates it
+once per run instead of once per call."""
+
+DECOMPOSE_USER = """Task: PLAN, into at most {max_children} sub-questions. Reply {"subproblems": [...]}.
+{context}{note}Question to plan: {question}"""
 """User message of a decomposition call."""
 
-SOLVE_SYSTEM = """You answer one question as part of solving a larger problem. Use the known answers given to you; they are correct. If you cannot know the answer, give your best guess.
-Reply with JSON only: {"reasoning": "<one or two short sentences>", "answer": "<the answer alone: a name, number, date or short phrase>"}"""
-"""System message of a solve call."""
+SUBPLAN_NOTE = """This question is already one step of a larger plan, and most such steps are answered in one step: split it only if it clearly needs two separate facts.
+"""
+"""Added to the PLAN message of every node below the root (it curbs needless recursion)."""
 
-SOLVE_USER = """{context}Question to answer now: {question}"""
+SOLVE_USER = """Task: ANSWER. Reply {"reasoning": "...", "answer": "..."}.
+{context}Question to answer now: {question}"""
 """User message of a solve call."""
 
-AGGREGATE_SYSTEM = """You combine the answers of sub-questions into the answer of a question. The sub-answers are correct; use them, do not invent other facts. The answer must answer the question itself.
-Reply with JSON only: {"reasoning": "<one or two short sentences>", "answer": "<the answer alone: a name, number, date or short phrase>"}"""
-"""System message of an aggregation call."""
-
-AGGREGATE_USER = """{context}Sub-questions and their answers:
+AGGREGATE_USER = """Task: COMBINE. Reply {"reasoning": "...", "answer": "..."}.
+{context}Sub-questions and their answers:
 {children}
 Question to answer now: {question}"""
 """User message of an aggregation call."""
@@ -92,23 +101,23 @@ class Prompts:
     """Every prompt the engine sends, as format strings.
 
     Attributes:
-        decompose_system: See :data:`DECOMPOSE_SYSTEM`.
-        decompose_user: See :data:`DECOMPOSE_USER`.
-        solve_system: See :data:`SOLVE_SYSTEM`.
-        solve_user: See :data:`SOLVE_USER`.
-        aggregate_system: See :data:`AGGREGATE_SYSTEM`.
-        aggregate_user: See :data:`AGGREGATE_USER`.
+        system: See :data:`SYSTEM`.
+        decompose_user: See :data:`DECOMPOSE_USER` (``{max_children}``, ``{context}``,
+            ``{note}``, ``{question}``).
+        subplan_note: See :data:`SUBPLAN_NOTE` (fills ``{note}`` below the root).
+        solve_user: See :data:`SOLVE_USER` (``{context}``, ``{question}``).
+        aggregate_user: See :data:`AGGREGATE_USER` (``{context}``, ``{children}``,
+            ``{question}``).
         context_root: See :data:`CONTEXT_ROOT`.
         context_path: See :data:`CONTEXT_PATH`.
         context_known: See :data:`CONTEXT_KNOWN`.
         no_answer: See :data:`NO_ANSWER`.
     """
 
-    decompose_system: str = DECOMPOSE_SYSTEM
+    system: str = SYSTEM
     decompose_user: str = DECOMPOSE_USER
-    solve_system: str = SOLVE_SYSTEM
+    subplan_note: str = SUBPLAN_NOTE
     solve_user: str = SOLVE_USER
-    aggregate_system: str = AGGREGATE_SYSTEM
     aggregate_user: str = AGGREGATE_USER
     context_root: str = CONTEXT_ROOT
     context_path: str = CONTEXT_PATH

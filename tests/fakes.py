@@ -12,11 +12,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 
 def kind_of(messages: list[BaseMessage]) -> str:
-    """Tell which engine role a request comes from, by its system prompt."""
-    system = str(messages[0].content)
-    if "subproblems" in system:
+    """Tell which engine role a request comes from, by the task line of its first user message."""
+    task = str(messages[1].content)
+    if task.startswith("Task: PLAN"):
         return "decompose"
-    if "combine the answers" in system.lower():
+    if task.startswith("Task: COMBINE"):
         return "aggregate"
     return "solve"
 

@@ -411,3 +411,23 @@ async def test_decomposition_may_not_re_ask_ancestor_or_sibling_questions():
     # Only "Where?" survives for each child: one item is not a decomposition, so both are atomic.
     assert set(tree) == {"0", "0.1", "0.2"}
     assert all(tree[c]["atomic"] for c in ("0.1", "0.2"))
+
+
+async def test_reference_that_resolves_to_an_ancestor_question_is_solved_directly():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Where was Jobs born?":
+            return subproblems(("Which Jobs?", []), ("Where was #1 born?", [0]))
+        if kind == "decompose" and question == "Q?":
+            return subproblems(("Who is meant?", []), ("Where was Jobs born?", []))
+        if kind == "decompose":
+            return subproblems(("again?", []), ("and again #1?", [0]))
+        return answer("Jobs" if question in {"Who is meant?", "Which Jobs?"} else "x")
+
+    model = scripted(script)
+    result = await create_gram_graph(model).ainvoke({"question": "Q?"})
+    tree = result["tree"]
+    # 0.2.2 resolved to its parent's question: it is answered, never decomposed again.
+    assert tree["0.2.2"]["resolved_question"] == "Where was Jobs born?"
+    assert tree["0.2.2"]["atomic"] and not tree["0.2.2"]["children"]
+    planned = [c["question"] for c in model.calls if c["kind"] == "decompose"]
+    assert planned.count("Where was Jobs born?") == 1
