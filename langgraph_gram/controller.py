@@ -302,11 +302,17 @@ def plan_round(
     calls_limit = "max_llm_calls"
     if budget.max_tokens is not None and usage.get("llm_calls", 0) > 0:
         # Predict how many more calls the token budget affords from the average call so far.
+        # Later calls (deeper context, aggregations) cost more than the average: keep a margin.
         spent = usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
-        per_call = max(1, spent // usage["llm_calls"])
-        by_tokens = max(1, (budget.max_tokens - spent) // per_call)
+        per_call = max(1, (spent * 5) // (usage["llm_calls"] * 4))
+        by_tokens = (budget.max_tokens - spent) // per_call
         if by_tokens < calls_left:
             calls_left, calls_limit = by_tokens, "max_tokens"
+    if calls_left < 1:
+        # Not even one more average call fits the token budget: close the tree now.
+        return plan_round(
+            tree, settings, usage, elapsed, prompts, rounds_left=rounds_left, force_stop=calls_limit
+        )
     # Calls beyond the one each open node needs to finish: what decompositions, width samples
     # and repair retries may use.
     slack = calls_left - open_nodes

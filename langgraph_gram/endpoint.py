@@ -606,14 +606,25 @@ class OpenAIEndpoint:
             before_sleep=self._count_retry,
             reraise=True,
         )
+        replied = False  # the server answered some attempt: it is reachable, only this call failed
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    return await call()
+                    try:
+                        return await call()
+                    except openai.APIStatusError:
+                        replied = True
+                        raise
         except _FormatRejectedError:
             raise
         except openai.APITimeoutError as exc:
+            if replied:
+                raise EndpointResponseError(
+                    f"no usable reply ({attempts} attempt(s): error statuses, then a timeout "
+                    f"after {self.timeout:g} s)",
+                    url=self.base_url,
+                ) from exc
             raise EndpointUnreachableError(
                 f"no reply from {self.base_url} within {self.timeout:g} s ({attempts} attempt(s))",
                 url=self.base_url,
