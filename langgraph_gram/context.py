@@ -25,6 +25,9 @@ class Budget:
         max_llm_calls: Most LLM calls in the run (repair retries and width samples included).
         max_tokens: Most prompt + completion tokens in the run, or ``None`` for no limit.
         max_seconds: Most wall-clock seconds for the run, or ``None`` for no limit.
+        max_tool_calls: Most tool calls one leaf may make (each costs one LLM call, taken from
+            ``max_llm_calls``); tools called automatically before the first step (retrievers)
+            are not counted here.
     """
 
     max_depth: int = 3
@@ -33,6 +36,7 @@ class Budget:
     max_llm_calls: int = 120
     max_tokens: int | None = None
     max_seconds: float | None = None
+    max_tool_calls: int = 3
 
     def __post_init__(self) -> None:
         """Validate the limits."""
@@ -48,6 +52,8 @@ class Budget:
             raise ConfigurationError("max_tokens must be >= 1 or None")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigurationError("max_seconds must be > 0 or None")
+        if self.max_tool_calls < 0:
+            raise ConfigurationError("max_tool_calls must be >= 0")
 
 
 BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
@@ -67,6 +73,7 @@ class GramContext:
         max_llm_calls: Overrides :attr:`Budget.max_llm_calls`.
         max_tokens: Overrides :attr:`Budget.max_tokens`.
         max_seconds: Overrides :attr:`Budget.max_seconds`.
+        max_tool_calls: Overrides :attr:`Budget.max_tool_calls`.
         width: Samples per decision (1 = one deterministic trajectory).
         temperature: Sampling temperature of every call (width > 1 samples use at least 0.7).
         seed: Base sampling seed; sample ``i`` of a node uses a seed derived from it.
@@ -78,6 +85,7 @@ class GramContext:
     max_llm_calls: int | None = None
     max_tokens: int | None = None
     max_seconds: float | None = None
+    max_tool_calls: int | None = None
     width: int | None = None
     temperature: float | None = None
     seed: int | None = None
@@ -108,12 +116,14 @@ class Settings:
         width: Samples per decision.
         temperature: Sampling temperature, or ``None`` for the backend's default.
         seed: Base sampling seed.
+        tools: Whether leaves may call tools.
     """
 
     budget: Budget = field(default_factory=Budget)
     width: int = 1
     temperature: float | None = None
     seed: int = 0
+    tools: bool = False
 
     def apply(self, context: GramContext | dict | None) -> Settings:
         """Return these settings with a run's overrides applied.
@@ -146,4 +156,5 @@ class Settings:
             width=int(width),
             temperature=self.temperature if temperature is None else float(temperature),
             seed=self.seed if seed is None else int(seed),
+            tools=self.tools,
         )

@@ -382,9 +382,16 @@ def plan_round(
         plan.tasks.append(task)
         calls_left -= 1
 
-    # 3. Hand what slack is left to width samples, then to one repair retry per task.
+    # 3. Hand what slack is left to tool steps, width samples, then one repair retry per task.
     for task in plan.tasks:
-        if task["kind"] == "solve" and width > 1 and slack > 0:
+        task["tool_steps"] = 0
+        if task["kind"] == "solve" and settings.tools and slack > 0:
+            extra = min(budget.max_tool_calls, slack)
+            task["tool_steps"] = extra
+            task["calls"] += extra
+            slack -= extra
+    for task in plan.tasks:
+        if task["kind"] == "solve" and width > 1 and slack > 0 and not task["tool_steps"]:
             extra = min(width - 1, slack)
             task["samples"] = 1 + extra
             task["calls"] += extra

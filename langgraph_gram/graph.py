@@ -37,6 +37,7 @@ from langgraph_gram.state import (
     merge_hits,
     new_node,
 )
+from langgraph_gram.toolbox import Toolbox
 
 STEPS_PER_ROUND = 2
 """LangGraph supersteps one controller round takes (controller, then its workers)."""
@@ -111,7 +112,9 @@ def build_gram_graph(
 
     Args:
         model: A LangChain ``BaseChatModel`` or an :class:`~langgraph_gram.OpenAIEndpoint`.
-        tools: LangChain tools for the leaves (not supported by this version; must be empty).
+        tools: LangChain tools for the leaves. Retrievers marked ``gram_prefetch`` in their
+            metadata run on every leaf's question first; any tool may then be called through
+            the JSON action protocol, at most ``Budget.max_tool_calls`` times per leaf.
         budget: Limits of every run (defaults: :class:`Budget`). Runs may override fields
             through ``context=`` (:class:`GramContext`).
         width: Samples per leaf answer (1 = one deterministic trajectory).
@@ -125,16 +128,15 @@ def build_gram_graph(
     Raises:
         ConfigurationError: An argument is invalid.
     """
-    if tools:
-        raise ConfigurationError("tools are not supported by this version of langgraph-gram")
     if width < 1:
         raise ConfigurationError("width must be >= 1")
     if scorer is not None and not callable(scorer):
         raise ConfigurationError("scorer must be a callable scorer(question, answer) -> float")
     llm = as_structured_llm(model)
     prompts = prompts or DEFAULT_PROMPTS
-    defaults = Settings(budget=budget or Budget(), width=width)
-    workers = Workers(llm, prompts, scorer)
+    toolbox = Toolbox(list(tools)) if tools else None
+    defaults = Settings(budget=budget or Budget(), width=width, tools=toolbox is not None)
+    workers = Workers(llm, prompts, scorer, toolbox)
 
     def settings_for(runtime: Runtime[GramContext]) -> Settings:
         return defaults.apply(runtime.context)
@@ -153,11 +155,13 @@ def build_gram_graph(
                 "prompt_tokens": 0,
                 "completion_tokens": 0,
                 "rounds": 0,
+                "tool_calls": 0,
                 "by_role": {},
             },
             "budget_hits": [RESET],
             "stopped_by": None,
             "answer": "",
+            "citations": [],
             "started_at": time.time(),
             "tasks": [],
         }
@@ -211,10 +215,21 @@ def build_gram_graph(
         if not answer:
             reason = state.get("stopped_by") or root.get("error") or "the model gave none"
             answer = f"{prompts.no_answer} ({reason})"
-        emit("finished", answer=answer, stopped_by=state.get("stopped_by"))
-        out: dict[str, Any] = {"answer": answer, "question": "", "tasks": []}
+        citations = collect_citations(tree)
+        emit("finished", answer=answer, stopped_by=state.get("stopped_by"), citations=citations)
+        out: dict[str, Any] = {
+            "answer": answer,
+            "citations": citations,
+            "question": "",
+            "tasks": [],
+        }
         if state.get("messages"):
-            out["messages"] = [AIMessage(content=answer, name="gram")]
+            content = answer
+            if citations:
+                content += "\n\nSources: " + "; ".join(
+                    f"[{c['id']}] {c['title']}".strip() for c in citations
+                )
+            out["messages"] = [AIMessage(content=content, name="gram")]
         return out
 
     builder = StateGraph(
@@ -244,6 +259,26 @@ def build_gram_graph(
     return builder
 
 
+def collect_citations(tree: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Gather the sources of an answer: the citations of the leaves under the root, in order.
+
+    Args:
+        tree: The final tree.
+
+    Returns:
+        ``{"id", "title"}`` per cited passage, first citation first, without repeats.
+    """
+    out: list[dict[str, str]] = []
+    stack = [ROOT_ID]
+    while stack:
+        node = tree.get(stack.pop(), {})
+        for citation in node.get("citations") or []:
+            if all(c["id"] != citation["id"] for c in out):
+                out.append(citation)
+        stack.extend(reversed(node.get("children", [])))
+    return out
+
+
 def create_gram_graph(
     model: Any,
     *,
@@ -270,7 +305,7 @@ def create_gram_graph(
 
     Args:
         model: A LangChain ``BaseChatModel`` or an :class:`~langgraph_gram.OpenAIEndpoint`.
-        tools: LangChain tools for the leaves (not supported by this version; must be empty).
+        tools: LangChain tools for the leaves (see :func:`build_gram_graph`).
         budget: Limits of every run; runs may override fields through ``context=``.
         width: Samples per leaf answer.
         scorer: Picks among sampled answers (see :func:`build_gram_graph`).

@@ -21,8 +21,9 @@ from langgraph.config import get_stream_writer
 
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
-from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA, Prompts
-from langgraph_gram.state import new_node
+from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA, Prompts, action_schema
+from langgraph_gram.state import merge_usage, new_node
+from langgraph_gram.toolbox import Observation, Toolbox, render_observations
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
@@ -155,6 +156,30 @@ def normalize_subproblems(
     return clean, cut
 
 
+def cite(answer: str, observations: Sequence[Observation]) -> list[dict[str, str]]:
+    """Pick the retrieved passages an answer rests on: those that contain it.
+
+    Args:
+        answer: The leaf's answer.
+        observations: The tool results the leaf saw.
+
+    Returns:
+        ``{"id", "title"}`` of each passage whose title or text contains the answer, in the
+        order they were retrieved, without repeats.
+    """
+    target = normalize_text(answer)
+    if not target:
+        return []
+    out: list[dict[str, str]] = []
+    for obs in observations:
+        for passage in obs.passages:
+            text = normalize_text(f"{passage.get('title', '')} {passage.get('text', '')}")
+            pid = str(passage["id"])
+            if target in text and all(c["id"] != pid for c in out):
+                out.append({"id": pid, "title": str(passage.get("title", ""))})
+    return out
+
+
 def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: int) -> dict:
     """Build a usage increment for one role.
 
@@ -192,17 +217,29 @@ def emit(event: str, **data: Any) -> None:
 class Workers:
     """The three worker nodes, bound to one model, prompt set and optional scorer."""
 
-    def __init__(self, llm: StructuredLLM, prompts: Prompts, scorer: Scorer | None = None) -> None:
+    def __init__(
+        self,
+        llm: StructuredLLM,
+        prompts: Prompts,
+        scorer: Scorer | None = None,
+        toolbox: Toolbox | None = None,
+    ) -> None:
         """Bind the workers.
 
         Args:
             llm: The model backend.
             prompts: Prompt templates.
             scorer: Optional step scorer used to pick among sampled answers.
+            toolbox: Tools the leaves may use.
         """
         self.llm = llm
         self.prompts = prompts
         self.scorer = scorer
+        self.toolbox = toolbox if toolbox and toolbox.tools else None
+        # One system message for every call of the graph (the server's prefix cache reuses it).
+        self.system = prompts.system
+        if self.toolbox is not None:
+            self.system += "\n\n" + fill(prompts.act_section, tools=self.toolbox.describe())
 
     async def _call(
         self,
@@ -253,7 +290,7 @@ class Workers:
         ctx, node_id = task["context"], task["node_id"]
         limit = task["max_children"]
         messages: list[Message] = [
-            {"role": "system", "content": self.prompts.system},
+            {"role": "system", "content": self.system},
             {
                 "role": "user",
                 "content": fill(
@@ -397,18 +434,10 @@ class Workers:
         Returns:
             State updates: the node's answer and usage.
         """
+        if self.toolbox is not None:
+            return await self._solve_with_tools(task)
         ctx = task["context"]
-        messages: list[Message] = [
-            {"role": "system", "content": self.prompts.system},
-            {
-                "role": "user",
-                "content": fill(
-                    self.prompts.solve_user,
-                    context=render_context(ctx, self.prompts),
-                    question=ctx["question"],
-                ),
-            },
-        ]
+        messages = self._solve_messages(ctx, "")
         try:
             return await self._answer(task, messages, "solve")
         except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
@@ -416,6 +445,109 @@ class Workers:
             emit("failed", node_id=task["node_id"], role="solve", error=update.get("error"))
             update["answer"] = ""
             return {"tree": {task["node_id"]: update}, "usage": usage, "budget_hits": hits}
+
+    def _solve_messages(self, ctx: dict[str, Any], observations: str) -> list[Message]:
+        return [
+            {"role": "system", "content": self.system},
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.solve_user,
+                    context=render_context(ctx, self.prompts),
+                    observations=observations,
+                    question=ctx["question"],
+                ),
+            },
+        ]
+
+    async def _solve_with_tools(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Answer a leaf with tools: prefetch, then a bounded act loop, then a forced answer.
+
+        The loop takes at most ``task["tool_steps"]`` model-chosen tool calls and always keeps
+        one call back for the answer, so the leaf ends within its allowance whatever the model
+        does (repeating a call, naming an unknown tool, never answering).
+        """
+        assert self.toolbox is not None
+        toolbox = self.toolbox
+        ctx, node_id = task["context"], task["node_id"]
+        question = ctx["question"]
+        observations: list[Observation] = [
+            await toolbox.call(tool.name, question) for tool in toolbox.prefetch
+        ]
+        spent = {"calls": 0, "prompt": 0, "completion": 0}
+        calls_left, steps_left = task["calls"], task.get("tool_steps", 0)
+        schema = action_schema(toolbox.names)
+        answer: str | None = None
+        reasoning = ""
+        made: list[dict[str, Any]] = []
+
+        def account(reply: LLMReply) -> None:
+            spent["calls"] += reply.calls
+            spent["prompt"] += reply.prompt_tokens
+            spent["completion"] += reply.completion_tokens
+
+        try:
+            while answer is None and steps_left > 0 and calls_left > 1:
+                observed = render_observations(observations, self.prompts.observation)
+                messages: list[Message] = [
+                    {"role": "system", "content": self.system},
+                    {
+                        "role": "user",
+                        "content": fill(
+                            self.prompts.act_user,
+                            context=render_context(ctx, self.prompts),
+                            observations=observed,
+                            question=question,
+                        ),
+                    },
+                ]
+                reply = await self._call(task, messages, schema, max_calls=1)
+                account(reply)
+                calls_left -= reply.calls
+                action = str(reply.data.get("action", "answer"))
+                value = str(reply.data.get("input", "")).strip()
+                if action not in toolbox.tools:
+                    answer, reasoning = value, str(reply.data.get("reasoning", ""))
+                    break
+                if any(o.tool == action and o.input == value for o in observations):
+                    break  # the same call again: answer from what is known
+                observations.append(await toolbox.call(action, value))
+                made.append({"tool": action, "input": value, "error": observations[-1].error})
+                emit("tool", node_id=node_id, tool=action, input=value)
+                steps_left -= 1
+            if not answer:
+                observed = render_observations(observations, self.prompts.observation)
+                reply = await self._call(
+                    task, self._solve_messages(ctx, observed), ANSWER_SCHEMA, max_calls=calls_left
+                )
+                account(reply)
+                answer = str(reply.data.get("answer", "")).strip()
+                reasoning = str(reply.data.get("reasoning", "")).strip()
+        except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
+            update, usage, hits = self._failure(task, "solve", exc)
+            usage = merge_usage(
+                usage, usage_delta("solve", spent["calls"], spent["prompt"], spent["completion"])
+            )
+            update.update(answer="", tool_calls=made)
+            emit("failed", node_id=node_id, role="solve", error=update.get("error"))
+            return {
+                "tree": {node_id: update},
+                "usage": {**usage, "tool_calls": len(made) + len(toolbox.prefetch)},
+                "budget_hits": hits,
+            }
+        usage = usage_delta("solve", spent["calls"], spent["prompt"], spent["completion"])
+        usage["tool_calls"] = len(made) + len(toolbox.prefetch)
+        update: dict[str, Any] = {
+            "status": "done" if answer else "failed",
+            "answer": answer,
+            "reasoning": reasoning,
+            "llm_calls": task.get("node_calls", 0) + spent["calls"],
+            "error": None if answer else "empty answer",
+            "tool_calls": made,
+            "citations": cite(answer, observations),
+        }
+        emit("solved", node_id=node_id, answer=answer, citations=update["citations"])
+        return {"tree": {node_id: update}, "usage": usage}
 
     async def aggregate(self, task: dict[str, Any]) -> dict[str, Any]:
         """Combine a node's children's answers into its own.
@@ -432,7 +564,7 @@ class Workers:
             f"{i}. {c['question']} -> {c['answer']}" for i, c in enumerate(ctx["children"], 1)
         )
         messages: list[Message] = [
-            {"role": "system", "content": self.prompts.system},
+            {"role": "system", "content": self.system},
             {
                 "role": "user",
                 "content": fill(

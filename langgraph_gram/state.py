@@ -49,6 +49,8 @@ class TreeNode(TypedDict, total=False):
         candidates: Sampled alternatives ``{"answer", "score", "votes"}`` when width > 1.
         error: Why the node failed or was cut, when it did.
         llm_calls: LLM calls spent on this node.
+        tool_calls: Tool calls the model chose at this leaf (``{"tool", "input", "error"}``).
+        citations: Retrieved passages the answer rests on (``{"id", "title"}``).
     """
 
     id: str
@@ -67,6 +69,8 @@ class TreeNode(TypedDict, total=False):
     candidates: list[dict[str, Any]]
     error: str | None
     llm_calls: int
+    tool_calls: list[dict[str, Any]]
+    citations: list[dict[str, str]]
 
 
 def new_node(
@@ -198,10 +202,14 @@ class GramOutput(TypedDict, total=False):
             several did: ``max_seconds``, ``max_tokens``, ``max_llm_calls``, ``recursion_limit``,
             ``max_nodes``, ``max_children``).
         budget_hits: Every budget that cut something, in the order they were hit.
-        messages: The input conversation with the answer appended (when messages came in).
+        citations: The retrieved passages the answer rests on (``{"id", "title"}``), when
+            tools retrieved any.
+        messages: The input conversation with the answer appended, followed by its sources
+            (when messages came in).
     """
 
     answer: str
+    citations: list[dict[str, str]]
     tree: dict[str, dict[str, Any]]
     usage: dict[str, Any]
     stopped_by: str | None
@@ -216,6 +224,7 @@ class GramState(TypedDict, total=False):
         question: The question of the current run.
         messages: See :class:`GramInput`.
         answer: See :class:`GramOutput`.
+        citations: See :class:`GramOutput`.
         tree: See :class:`GramOutput`.
         usage: See :class:`GramOutput`.
         stopped_by: See :class:`GramOutput`.
@@ -227,6 +236,7 @@ class GramState(TypedDict, total=False):
     question: str
     messages: Annotated[list[AnyMessage], add_messages]
     answer: str
+    citations: list[dict[str, str]]
     tree: Annotated[dict[str, dict[str, Any]], merge_tree]
     usage: Annotated[dict[str, Any], merge_usage]
     stopped_by: str | None
