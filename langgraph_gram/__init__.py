@@ -1,5 +1,6 @@
 """langgraph-gram: recursive, tree-structured reasoning (GRAM) for LangGraph agents."""
 
+from langgraph_gram.agent_tool import make_gram_tool
 from langgraph_gram.context import Budget, GramContext
 from langgraph_gram.errors import (
     ConfigurationError,
@@ -29,4 +30,5 @@ __all__ = [
     "Prompts",
     "build_gram_graph",
     "create_gram_graph",
+    "make_gram_tool",
 ]

@@ -169,3 +169,46 @@ async def test_model_answers_through_the_act_protocol():
     result = await create_gram_graph(model, tools=[lookup]).ainvoke({"question": "Capital?"})
     assert result["answer"] == "Paris"
     assert len(model.calls) == 2  # one plan, one act step
+
+
+async def test_make_gram_tool_answers_through_the_graph():
+    from langgraph_gram.agent_tool import make_gram_tool
+
+    log = []
+    gram = make_gram_tool(scripted(reader), tools=[make_search(log)])
+    assert gram.name == "deep_reason"
+    message = await gram.ainvoke(
+        {
+            "type": "tool_call",
+            "name": "deep_reason",
+            "id": "c1",
+            "args": {"question": "In which city was the founder of Qarvex Labs born?"},
+        }
+    )
+    assert message.content.startswith("Pelvoran\nSources: [d1] Qarvex Labs")
+    assert message.artifact["tree"]["0"]["children"] == ["0.1", "0.2"]
+
+
+async def test_create_agent_calls_gram_as_a_tool():
+    from langchain.agents import create_agent
+    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+    from langchain_core.messages import AIMessage
+
+    from langgraph_gram.agent_tool import make_gram_tool
+
+    class Agent(FakeMessagesListChatModel):
+        def bind_tools(self, tools, **kwargs):
+            return self
+
+    call = {
+        "name": "deep_reason",
+        "args": {"question": "In which city was the founder of Qarvex Labs born?"},
+        "id": "t1",
+    }
+    agent_model = Agent(responses=[AIMessage("", tool_calls=[call]), AIMessage("It is Pelvoran.")])
+    gram = make_gram_tool(scripted(reader), tools=[make_search([])])
+    agent = create_agent(agent_model, tools=[gram])
+    result = await agent.ainvoke({"messages": [HumanMessage("Where was Qarvex's founder born?")]})
+    tool_messages = [m for m in result["messages"] if m.type == "tool"]
+    assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
+    assert result["messages"][-1].content == "It is Pelvoran."
