@@ -109,6 +109,7 @@ def _final_json(state: dict[str, Any], seconds: float) -> str:
             "answer": state.get("answer", ""),
             "stopped_by": state.get("stopped_by"),
             "budget_hits": state.get("budget_hits", []),
+            "citations": state.get("citations", []),
             "usage": state.get("usage", {}),
             "seconds": round(seconds, 3),
             "tree": state.get("tree", {}),
@@ -128,8 +129,17 @@ async def _ask(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         max_seconds=args.max_seconds,
     )
+    tools = []
+    if args.corpus:
+        from langgraph_gram.tools import corpus_search_tool
+
+        tools.append(corpus_search_tool(args.corpus, k=args.top_k))
+    if args.calculator:
+        from langgraph_gram.tools import calculator_tool
+
+        tools.append(calculator_tool())
     async with _endpoint(args, console) as model:
-        graph = create_gram_graph(model, budget=budget, width=args.width)
+        graph = create_gram_graph(model, tools=tools, budget=budget, width=args.width)
         context = {"temperature": args.temperature} if args.temperature is not None else {}
         started = time.monotonic()
         state: dict[str, Any] = {}

@@ -1,0 +1,27 @@
+"""Deployable multi-hop QA graph (``langgraph.json`` id ``multihop_qa``): GRAM with BM25 search.
+
+The corpus is a JSONL file of ``{"id", "title", "text"}`` named by ``GRAM_CORPUS`` (default: the
+small invented corpus shipped in ``examples/data/``). The endpoint comes from ``GRAM_BASE_URL``,
+``GRAM_MODEL`` and ``GRAM_API_KEY`` as for the ``gram`` graph. The index is built on the first
+search, so importing this module touches neither the network nor the corpus.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from langgraph_gram import Budget, create_gram_graph
+from langgraph_gram.endpoint import OpenAIEndpoint
+from langgraph_gram.tools import corpus_search_tool
+
+DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "data" / "tiny_corpus.jsonl"
+
+endpoint = OpenAIEndpoint.from_env(
+    base_url=os.environ.get("GRAM_BASE_URL") or "http://127.0.0.1:8080/v1",
+    model=os.environ.get("GRAM_MODEL") or "qwen2.5-coder-1.5b",
+)
+search = corpus_search_tool(os.environ.get("GRAM_CORPUS") or DEFAULT_CORPUS)
+graph = create_gram_graph(
+    endpoint, tools=[search], budget=Budget(max_depth=2, max_tool_calls=2), name="multihop_qa"
+)
