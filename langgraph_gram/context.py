@@ -77,6 +77,8 @@ class GramContext:
         width: Samples per decision (1 = one deterministic trajectory).
         temperature: Sampling temperature of every call (width > 1 samples use at least 0.7).
         seed: Base sampling seed; sample ``i`` of a node uses a seed derived from it.
+        halt_agreement: With width > 1, stop sampling a node once this many first samples
+            agree (0 or 1: always take the full width).
     """
 
     max_depth: int | None = None
@@ -89,6 +91,7 @@ class GramContext:
     width: int | None = None
     temperature: float | None = None
     seed: int | None = None
+    halt_agreement: int | None = None
 
     def __init__(self, **overrides: Any) -> None:
         """Set the given overrides; the rest stay ``None``.
@@ -117,6 +120,8 @@ class Settings:
         temperature: Sampling temperature, or ``None`` for the backend's default.
         seed: Base sampling seed.
         tools: Whether leaves may call tools.
+        judge: Whether candidates are scored by an LLM judge (``scorer="llm"``).
+        halt_agreement: See :attr:`GramContext.halt_agreement`.
     """
 
     budget: Budget = field(default_factory=Budget)
@@ -124,6 +129,8 @@ class Settings:
     temperature: float | None = None
     seed: int = 0
     tools: bool = False
+    judge: bool = False
+    halt_agreement: int = 2
 
     def apply(self, context: GramContext | dict | None) -> Settings:
         """Return these settings with a run's overrides applied.
@@ -157,4 +164,10 @@ class Settings:
             temperature=self.temperature if temperature is None else float(temperature),
             seed=self.seed if seed is None else int(seed),
             tools=self.tools,
+            judge=self.judge,
+            halt_agreement=(
+                self.halt_agreement
+                if values.get("halt_agreement") is None
+                else int(values["halt_agreement"])
+            ),
         )

@@ -173,6 +173,19 @@ def _questions_around(view: _View, node: dict[str, Any]) -> list[str]:
     return out
 
 
+def memo_key(ctx: dict[str, Any]) -> str:
+    """Identify a sub-problem for memoization: its resolved question and dependency answers.
+
+    Args:
+        ctx: The node's context (see :func:`node_context`).
+
+    Returns:
+        A key equal for sub-problems that must have the same answer.
+    """
+    deps = sorted(normalize_text(k["answer"]) for k in ctx.get("known", []))
+    return normalize_text(ctx["question"]) + "||" + "|".join(deps)
+
+
 def _repeats_an_ancestor(view: _View, node: dict[str, Any], question: str) -> bool:
     """Tell whether a node's resolved question is one of its ancestors' questions."""
     norm = normalize_text(question)
@@ -343,12 +356,44 @@ def plan_round(
         )
         calls_left -= 1
 
+    # Memoization: a sub-problem identical to one already answered in this run (same resolved
+    # question, same dependency answers) takes that answer; one identical to a sub-problem in
+    # flight waits for it instead of being solved twice.
+    memo: dict[str, str] = {}
+    busy: set[str] = set()
+    for node_id in view.ids():
+        other = view.get(node_id)
+        key = other.get("memo_key")
+        if not key:
+            continue
+        if other.get("status") == "done" and other.get("answer") and not other.get("memo_of"):
+            memo.setdefault(key, node_id)
+        elif other.get("status") not in TERMINAL:
+            busy.add(key)
+
     for node in pending:
         if calls_left < 1:
             break
         ctx = node_context(view, node, prompts)
         if ctx["question"] != node["question"] and not node.get("resolved_question"):
             view.set(node["id"], resolved_question=ctx["question"])
+        key = memo_key(ctx)
+        if key in memo:
+            source = view.get(memo[key])
+            view.set(
+                node["id"],
+                status="done",
+                answer=source["answer"],
+                reasoning=source.get("reasoning", ""),
+                citations=source.get("citations", []),
+                memo_key=key,
+                memo_of=source["id"],
+            )
+            continue
+        if key in busy and not node.get("memo_key"):
+            continue  # an identical sub-problem is being solved: reuse its answer next round
+        busy.add(key)
+        view.set(node["id"], memo_key=key)
         task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
         task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0))
         wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
@@ -391,13 +436,30 @@ def plan_round(
             task["calls"] += extra
             slack -= extra
     for task in plan.tasks:
-        if task["kind"] == "solve" and width > 1 and slack > 0 and not task["tool_steps"]:
-            extra = min(width - 1, slack)
+        # Width: more samples of a leaf answer (and, with an LLM judge, one judge call for
+        # each). Depth was served first: the slack left here is what decompositions did not
+        # need, so width is what a tight budget cuts back.
+        task["samples"], task["judge_calls"] = 1, 0
+        task["halt_after"] = settings.halt_agreement
+        if task["kind"] != "solve" or task["tool_steps"]:
+            continue
+        node = view.get(task["node_id"])
+        task["can_redecompose"] = node["depth"] < budget.max_depth and not node.get(
+            "redecomposed"
+        )
+        per_extra = 2 if settings.judge else 1
+        first = 1 if settings.judge else 0  # the first sample's judge call
+        if width > 1 and slack >= first + per_extra:
+            extra = min(width - 1, (slack - first) // per_extra)
             task["samples"] = 1 + extra
-            task["calls"] += extra
-            slack -= extra
-        else:
+        elif settings.judge and slack >= 1:
             task["samples"] = 1
+        else:
+            continue
+        judges = task["samples"] if settings.judge else 0
+        task["judge_calls"] = judges
+        task["calls"] += task["samples"] - 1 + judges
+        slack -= task["samples"] - 1 + judges
     for task in plan.tasks:
         if slack > 0:
             task["calls"] += 1

@@ -105,7 +105,7 @@ def build_gram_graph(
     tools: Sequence[Any] | None = None,
     budget: Budget | None = None,
     width: int = 1,
-    scorer: Scorer | None = None,
+    scorer: Scorer | str | None = None,
     prompts: Prompts | None = None,
 ) -> StateGraph:
     """Build the uncompiled GRAM ``StateGraph``, for callers who compile it themselves.
@@ -118,8 +118,12 @@ def build_gram_graph(
         budget: Limits of every run (defaults: :class:`Budget`). Runs may override fields
             through ``context=`` (:class:`GramContext`).
         width: Samples per leaf answer (1 = one deterministic trajectory).
-        scorer: Picks among sampled answers: ``scorer(question, answer) -> float``, sync or
-            async. Without one, the most common normalised answer wins.
+        scorer: Scores candidate answers (a process reward): ``"llm"`` for an LLM judge (one
+            call per candidate, 0 to 1 with a short reason), or a callable
+            ``scorer(question, answer) -> float``, sync or async (e.g. a verifier that runs
+            tests). The best-scored candidate wins; without a scorer, the most common
+            normalised answer. When every candidate of a leaf scores below 0.5, the leaf is
+            decomposed once instead, within the budget.
         prompts: Prompt templates (defaults: :data:`~langgraph_gram.prompts.DEFAULT_PROMPTS`).
 
     Returns:
@@ -130,12 +134,19 @@ def build_gram_graph(
     """
     if width < 1:
         raise ConfigurationError("width must be >= 1")
-    if scorer is not None and not callable(scorer):
-        raise ConfigurationError("scorer must be a callable scorer(question, answer) -> float")
+    if scorer is not None and scorer != "llm" and not callable(scorer):
+        raise ConfigurationError(
+            'scorer must be "llm" or a callable scorer(question, answer) -> float'
+        )
     llm = as_structured_llm(model)
     prompts = prompts or DEFAULT_PROMPTS
     toolbox = Toolbox(list(tools)) if tools else None
-    defaults = Settings(budget=budget or Budget(), width=width, tools=toolbox is not None)
+    defaults = Settings(
+        budget=budget or Budget(),
+        width=width,
+        tools=toolbox is not None,
+        judge=scorer == "llm",
+    )
     workers = Workers(llm, prompts, scorer, toolbox)
 
     def settings_for(runtime: Runtime[GramContext]) -> Settings:
@@ -285,7 +296,7 @@ def create_gram_graph(
     tools: Sequence[Any] | None = None,
     budget: Budget | None = None,
     width: int = 1,
-    scorer: Scorer | None = None,
+    scorer: Scorer | str | None = None,
     checkpointer: Any = None,
     store: Any = None,
     name: str = "gram",

@@ -21,12 +21,29 @@ from langgraph.config import get_stream_writer
 
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
-from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA, Prompts, action_schema
+from langgraph_gram.prompts import (
+    ANSWER_SCHEMA,
+    DECOMPOSE_SCHEMA,
+    JUDGE_SCHEMA,
+    Prompts,
+    action_schema,
+)
 from langgraph_gram.state import merge_usage, new_node
 from langgraph_gram.toolbox import Observation, Toolbox, render_observations
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
+
+REJECT_BELOW = 0.5
+"""A scorer rejects a candidate whose score is below this."""
+
+
+def _clamp(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(1.0, max(0.0, number))
 
 _REF = re.compile(r"#(\d+)")
 _SPACE = re.compile(r"\s+")
@@ -221,7 +238,7 @@ class Workers:
         self,
         llm: StructuredLLM,
         prompts: Prompts,
-        scorer: Scorer | None = None,
+        scorer: Scorer | str | None = None,
         toolbox: Toolbox | None = None,
     ) -> None:
         """Bind the workers.
@@ -229,12 +246,14 @@ class Workers:
         Args:
             llm: The model backend.
             prompts: Prompt templates.
-            scorer: Optional step scorer used to pick among sampled answers.
+            scorer: Picks among sampled answers: a callable ``scorer(question, answer)``, or
+                ``"llm"`` for an LLM judge (one call per candidate, from the budget).
             toolbox: Tools the leaves may use.
         """
         self.llm = llm
         self.prompts = prompts
-        self.scorer = scorer
+        self.judge = scorer == "llm"
+        self.scorer = None if isinstance(scorer, str) else scorer
         self.toolbox = toolbox if toolbox and toolbox.tools else None
         # One system message for every call of the graph (the server's prefix cache reuses it).
         self.system = prompts.system
@@ -354,40 +373,68 @@ class Workers:
         )
         return {"tree": updates, "usage": usage, "budget_hits": hits}
 
+    async def _sample(
+        self, task: dict[str, Any], messages: list[Message], indices: range, per_sample: int
+    ) -> tuple[list[LLMReply], list[BaseException]]:
+        results = await asyncio.gather(
+            *(
+                self._call(task, messages, ANSWER_SCHEMA, sample=i, max_calls=per_sample)
+                for i in indices
+            ),
+            return_exceptions=True,
+        )
+        replies = [r for r in results if isinstance(r, LLMReply)]
+        errors = [r for r in results if not isinstance(r, LLMReply)]
+        for err in errors:
+            if not isinstance(err, MalformedOutputError | EndpointResponseError | TimeoutError):
+                raise err
+        return replies, errors
+
     async def _answer(
         self, task: dict[str, Any], messages: list[Message], role: str
     ) -> dict[str, Any]:
+        """Sample answers (width), halt early on agreement, score, and pick one.
+
+        With ``samples`` > 1 the first ``halt_after`` samples run concurrently; if they agree
+        (normalised), sampling stops there, so easy nodes cost two calls and only disputed ones
+        get the full width. A scorer (callable or LLM judge) then scores every candidate; when
+        it rejects them all (best score below :data:`REJECT_BELOW`) and the node may still be
+        split, it goes back to ``pending`` to be decomposed once instead.
+        """
         node_id = task["node_id"]
         samples = task.get("samples", 1)
-        question = task["context"]["question"]
+        ctx = task["context"]
+        answer_calls = max(1, task["calls"] - task.get("judge_calls", 0))
         if samples <= 1:
-            reply = await self._call(task, messages, ANSWER_SCHEMA)
-            replies = [reply]
+            replies, errors = await self._sample(task, messages, range(1), answer_calls)
         else:
-            per_sample = max(1, task["calls"] // samples)
-            results = await asyncio.gather(
-                *(
-                    self._call(task, messages, ANSWER_SCHEMA, sample=i, max_calls=per_sample)
-                    for i in range(samples)
-                ),
-                return_exceptions=True,
-            )
-            replies = [r for r in results if isinstance(r, LLMReply)]
-            errors = [r for r in results if not isinstance(r, LLMReply)]
-            for err in errors:
-                if not isinstance(err, MalformedOutputError | EndpointResponseError):
-                    raise err
-            if not replies:
-                raise errors[0]
+            per_sample = max(1, answer_calls // samples)
+            halt = task.get("halt_after", 2)
+            first = samples if halt < 2 else min(samples, halt)
+            replies, errors = await self._sample(task, messages, range(first), per_sample)
+            agreed = len(replies) == first and len(
+                {normalize_text(r.data.get("answer", "")) for r in replies}
+            ) == 1
+            if not agreed and first < samples:
+                more, more_errors = await self._sample(
+                    task, messages, range(first, samples), per_sample
+                )
+                replies += more
+                errors += more_errors
+        spent = [*replies, *errors]
         usage = usage_delta(
             role,
-            sum(r.calls for r in replies),
-            sum(r.prompt_tokens for r in replies),
-            sum(r.completion_tokens for r in replies),
+            sum(getattr(r, "calls", 0) for r in spent),
+            sum(getattr(r, "prompt_tokens", 0) for r in spent),
+            sum(getattr(r, "completion_tokens", 0) for r in spent),
         )
+        if not replies:
+            raise errors[0]
         answers = [str(r.data.get("answer", "")).strip() for r in replies]
         reasons = [str(r.data.get("reasoning", "")).strip() for r in replies]
-        chosen, candidates = await self._select(question, answers)
+        chosen, candidates, judge_usage = await self._select(task, ctx, answers)
+        if judge_usage:
+            usage = merge_usage(usage, judge_usage)
         update: dict[str, Any] = {
             "status": "done",
             "answer": answers[chosen],
@@ -395,35 +442,87 @@ class Workers:
             "llm_calls": task.get("node_calls", 0) + usage["llm_calls"],
             "error": None,
         }
-        if len(replies) > 1:
+        if len(candidates) > 1 or candidates[0]["score"] is not None:
             update["candidates"] = candidates
+        best = candidates[chosen]["score"]
+        if best is not None and best < REJECT_BELOW and task.get("can_redecompose"):
+            update.update(
+                status="pending", answer="", atomic=False, redecomposed=True,
+                error=f"every candidate rejected by the scorer (best {best:.2f})",
+            )
+            emit("rejected", node_id=node_id, candidates=candidates)
+            return {"tree": {node_id: update}, "usage": usage}
         if not update["answer"]:
             update.update(status="failed", error="empty answer")
         emit(
-            "solved" if role == "solve" else "aggregated", node_id=node_id, answer=update["answer"]
+            "solved" if role == "solve" else "aggregated",
+            node_id=node_id,
+            answer=update["answer"],
+            candidates=len(candidates),
         )
         return {"tree": {node_id: update}, "usage": usage}
 
-    async def _select(self, question: str, answers: list[str]) -> tuple[int, list[dict]]:
+    async def _judge(self, task: dict[str, Any], ctx: dict[str, Any], answer: str) -> LLMReply:
+        messages: list[Message] = [
+            {"role": "system", "content": self.system},
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.judge_user,
+                    context=render_context(ctx, self.prompts),
+                    question=ctx["question"],
+                    answer=answer,
+                ),
+            },
+        ]
+        return await self._call(
+            {**task, "samples": 1, "kind": "judge"}, messages, JUDGE_SCHEMA, max_calls=1
+        )
+
+    async def _select(
+        self, task: dict[str, Any], ctx: dict[str, Any], answers: list[str]
+    ) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
+        """Score the candidates (scorer or LLM judge) and pick the best, else the most voted."""
         votes = Counter(normalize_text(a) for a in answers)
         scores: list[float | None] = [None] * len(answers)
-        if self.scorer is not None and len(answers) > 1:
+        reasons: list[str | None] = [None] * len(answers)
+        judge_usage = None
+        if self.judge and task.get("judge_calls", 0) >= len(answers):
+            results = await asyncio.gather(
+                *(self._judge(task, ctx, a) for a in answers), return_exceptions=True
+            )
+            done = [r for r in results if isinstance(r, LLMReply)]
+            judge_usage = usage_delta(
+                "score",
+                sum(getattr(r, "calls", 0) for r in results),
+                sum(getattr(r, "prompt_tokens", 0) for r in results),
+                sum(getattr(r, "completion_tokens", 0) for r in results),
+            )
+            for i, result in enumerate(results):
+                if isinstance(result, LLMReply):
+                    scores[i] = _clamp(result.data.get("score"))
+                    reasons[i] = str(result.data.get("reason", ""))[:300]
+            if not done:
+                scores = [None] * len(answers)
+        elif self.scorer is not None:
             for i, answer in enumerate(answers):
-                value = self.scorer(question, answer)
+                value = self.scorer(ctx["question"], answer)
                 if inspect.isawaitable(value):
                     value = await value
-                scores[i] = float(value)
+                scores[i] = _clamp(value)
         candidates = [
             {"answer": a, "votes": votes[normalize_text(a)], "score": s}
-            for a, s in zip(answers, scores, strict=True)
+            | ({"reason": r} if r else {})
+            for a, s, r in zip(answers, scores, reasons, strict=True)
         ]
-        if self.scorer is not None and len(answers) > 1:
+        if any(score is not None for score in scores):
             best = max(
-                range(len(answers)), key=lambda i: (scores[i], votes[normalize_text(answers[i])])
+                range(len(answers)),
+                key=lambda i: (scores[i] or 0.0, votes[normalize_text(answers[i])], -i),
             )
         else:
             best = max(range(len(answers)), key=lambda i: (votes[normalize_text(answers[i])], -i))
-        return best, candidates
+        return best, candidates, judge_usage
 
     async def solve(self, task: dict[str, Any]) -> dict[str, Any]:
         """Answer an atomic node directly.

@@ -51,6 +51,9 @@ class TreeNode(TypedDict, total=False):
         llm_calls: LLM calls spent on this node.
         tool_calls: Tool calls the model chose at this leaf (``{"tool", "input", "error"}``).
         citations: Retrieved passages the answer rests on (``{"id", "title"}``).
+        memo_key: The normalised question and dependency answers, for memoization.
+        memo_of: The id of the identical node whose answer this one reused.
+        redecomposed: A scorer rejected every answer candidate, so the node was split again.
     """
 
     id: str
@@ -71,6 +74,9 @@ class TreeNode(TypedDict, total=False):
     llm_calls: int
     tool_calls: list[dict[str, Any]]
     citations: list[dict[str, str]]
+    memo_key: str
+    memo_of: str
+    redecomposed: bool
 
 
 def new_node(

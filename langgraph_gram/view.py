@@ -34,6 +34,8 @@ def _label(node: dict[str, Any], max_len: int) -> Text:
             answer = answer[: max_len - 1] + "…"
         label.append("  → ", style="dim")
         label.append(answer, style="bold " + style)
+        if node.get("memo_of"):
+            label.append(f"  (reused [{node['memo_of']}])", style="dim")
     elif node.get("error") and node.get("status") in {"failed", "cut"}:
         label.append(f"  ({node['error'][:60]})", style="dim " + style)
     return label

@@ -344,10 +344,33 @@ async def test_width_samples_and_votes():
         return answer(["Paris", "paris.", "Lyon"][(counter["n"] - 1) % 3])
 
     model = scripted(script)
-    result = await create_gram_graph(model, width=3).ainvoke({"question": "Capital of France?"})
+    graph = create_gram_graph(model, width=3)
+    result = await graph.ainvoke({"question": "Capital of France?"}, context={"halt_agreement": 0})
     root = result["tree"][ROOT_ID]
     assert len(root["candidates"]) == 3
     assert result["answer"] in {"Paris", "paris."}
+    assert [c["votes"] for c in root["candidates"]] == [2, 2, 1]
+
+
+async def test_width_halts_early_when_first_samples_agree():
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(("Capital of France?", []), ("Capital of #1's rival?", [0]))
+        return answer("Paris" if "France" in question else f"guess {len(messages[-1].content)}")
+
+    model = scripted(script)
+    counts = {}
+    for width in (1, 3):
+        model.calls.clear()
+        result = await create_gram_graph(model, width=width, budget=Budget(max_depth=1)).ainvoke(
+            {"question": "Q?"}
+        )
+        counts[width] = [c["question"] for c in model.calls if c["kind"] == "solve"]
+        tree = result["tree"]
+    # The first two samples agree, so sampling halts: width 3 costs 2 calls a leaf, not 3.
+    assert counts[1].count("Capital of France?") == 1
+    assert counts[3].count("Capital of France?") == 2
+    assert len(tree["0.1"]["candidates"]) == 2
 
 
 async def test_scorer_picks_best_candidate():
@@ -431,3 +454,72 @@ async def test_reference_that_resolves_to_an_ancestor_question_is_solved_directl
     assert tree["0.2.2"]["atomic"] and not tree["0.2.2"]["children"]
     planned = [c["question"] for c in model.calls if c["kind"] == "decompose"]
     assert planned.count("Where was Jobs born?") == 1
+
+
+async def test_identical_sub_problems_are_solved_once():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Compare?":
+            return subproblems(("Who leads Apple?", []), ("Where is Apple based?", []))
+        if kind == "decompose" and question == "Who leads Apple?":
+            return subproblems(("Who founded Apple?", []), ("Is #1 still at Apple?", [0]))
+        if kind == "decompose" and question == "Where is Apple based?":
+            return subproblems(("Who founded  apple?", []), ("Where does #1 live?", [0]))
+        if kind == "decompose":
+            return subproblems()
+        return answer("Steve Jobs" if "founded" in question else "no")
+
+    model = scripted(script)
+    result = await create_gram_graph(model).ainvoke({"question": "Compare?"})
+    tree = result["tree"]
+    solves = [c["question"] for c in model.calls if c["kind"] == "solve"]
+    assert solves.count("Who founded Apple?") == 1
+    reused = [n for n in tree.values() if n.get("memo_of")]
+    assert len(reused) == 1 and reused[0]["answer"] == "Steve Jobs"
+    assert tree[reused[0]["memo_of"]]["question"] == "Who founded Apple?"
+
+
+async def test_llm_judge_scores_candidates_and_picks_best():
+    counter = {"n": 0}
+
+    def script(kind, question, messages):
+        user = messages[-1].content
+        if kind == "decompose":
+            return subproblems()
+        if user.startswith("Task: JUDGE"):
+            proposed = user.rsplit("Proposed answer: ", 1)[1]
+            return json.dumps({"reason": "checked", "score": 0.9 if proposed == "B" else 0.2})
+        counter["n"] += 1
+        return answer("ABC"[(counter["n"] - 1) % 3])
+
+    model = scripted(script)
+    result = await create_gram_graph(model, width=3, scorer="llm").ainvoke({"question": "Pick?"})
+    root = result["tree"][ROOT_ID]
+    assert result["answer"] == "B"
+    assert [c["score"] for c in root["candidates"]] == [0.2, 0.9, 0.2]
+    assert all(c["reason"] == "checked" for c in root["candidates"])
+    assert result["usage"]["by_role"]["score"]["llm_calls"] == 3
+    assert result["usage"]["llm_calls"] == len(model.calls)
+
+
+async def test_scorer_rejecting_every_candidate_redecomposes_once():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Hard?":
+            return (
+                subproblems() if not script.split else subproblems(("Part A?", []), ("Part B?", []))
+            )
+        if kind == "decompose":
+            return subproblems()
+        script.split = True  # after the first (rejected) answer, the planner splits
+        return answer(f"ans {question}")
+
+    script.split = False
+    model = scripted(script)
+    result = await create_gram_graph(
+        model, scorer=lambda q, a: 0.0, budget=Budget(max_depth=1)
+    ).ainvoke({"question": "Hard?"})
+    root = result["tree"][ROOT_ID]
+    assert root["redecomposed"] is True
+    assert root["children"] == ["0.1", "0.2"]
+    # Children at max_depth cannot be split: they keep their best (rejected) candidate.
+    assert result["tree"]["0.1"]["answer"] == "ans Part A?"
+    assert result["answer"]
