@@ -441,12 +441,16 @@ def plan_round(
         # need, so width is what a tight budget cuts back.
         task["samples"], task["judge_calls"] = 1, 0
         task["halt_after"] = settings.halt_agreement
+        if task["kind"] == "decompose" and width > 1 and slack > 0:
+            extra = min(width - 1, slack)  # sampled plans, chosen by agreement
+            task["samples"] = 1 + extra
+            task["calls"] += extra
+            slack -= extra
+            continue
         if task["kind"] != "solve" or task["tool_steps"]:
             continue
         node = view.get(task["node_id"])
-        task["can_redecompose"] = node["depth"] < budget.max_depth and not node.get(
-            "redecomposed"
-        )
+        task["can_redecompose"] = node["depth"] < budget.max_depth and not node.get("redecomposed")
         per_extra = 2 if settings.judge else 1
         first = 1 if settings.judge else 0  # the first sample's judge call
         if width > 1 and slack >= first + per_extra:

@@ -45,6 +45,7 @@ def _clamp(value: Any) -> float:
         return 0.0
     return min(1.0, max(0.0, number))
 
+
 _REF = re.compile(r"#(\d+)")
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]")
@@ -197,6 +198,37 @@ def cite(answer: str, observations: Sequence[Observation]) -> list[dict[str, str
     return out
 
 
+def choose_plan(plans: Sequence[list[tuple[str, list[int]]]]) -> tuple[int, list[dict]]:
+    """Pick the decomposition the sampled ones agree on most.
+
+    Each plan is compared with the others by the overlap (Jaccard) of its normalised
+    sub-questions; "atomic" (no sub-problems) counts as a plan too. Ties go to the earlier one.
+
+    Args:
+        plans: Normalised decompositions, one per sample.
+
+    Returns:
+        The index of the chosen plan, and every plan as ``{"subproblems", "agreement"}``.
+    """
+    sets = [frozenset(normalize_text(q) for q, _ in plan) for plan in plans]
+
+    def similarity(a: frozenset[str], b: frozenset[str]) -> float:
+        if not a and not b:
+            return 1.0
+        return len(a & b) / len(a | b)
+
+    agreement = [
+        sum(similarity(sets[i], sets[j]) for j in range(len(sets)) if j != i)
+        for i in range(len(sets))
+    ]
+    best = max(range(len(plans)), key=lambda i: (agreement[i], -i))
+    candidates = [
+        {"subproblems": [q for q, _ in plan], "agreement": round(agreement[i], 3)}
+        for i, plan in enumerate(plans)
+    ]
+    return best, candidates
+
+
 def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: int) -> dict:
     """Build a usage increment for one role.
 
@@ -321,29 +353,44 @@ class Workers:
                 ),
             },
         ]
-        try:
-            reply = await self._call(task, messages, DECOMPOSE_SCHEMA)
-        except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
-            update, usage, hits = self._failure(task, "decompose", exc)
+        samples = task.get("samples", 1)
+        per_sample = max(1, task["calls"] // samples)
+        replies, errors = await self._sample(
+            task, messages, range(samples), per_sample, DECOMPOSE_SCHEMA
+        )
+        spent = [*replies, *errors]
+        usage = usage_delta(
+            "decompose",
+            sum(getattr(r, "calls", 0) for r in spent),
+            sum(getattr(r, "prompt_tokens", 0) for r in spent),
+            sum(getattr(r, "completion_tokens", 0) for r in spent),
+        )
+        if not replies:
+            update, _, hits = self._failure(task, "decompose", errors[0])
             if update["status"] == "failed":
                 # Could not decompose: solve it directly instead.
                 update = {"atomic": True, "error": update["error"]}
             emit("failed", node_id=node_id, role="decompose", error=update.get("error"))
-            return {"tree": {node_id: {**update}}, "usage": usage, "budget_hits": hits}
-        usage = usage_delta("decompose", reply.calls, reply.prompt_tokens, reply.completion_tokens)
-        items, cut = normalize_subproblems(
-            reply.data,
-            parent_question=ctx["question"],
-            limit=limit,
-            known_questions=task.get("known_questions", ()),
-        )
+            return {"tree": {node_id: update}, "usage": usage, "budget_hits": hits}
+        plans = [
+            normalize_subproblems(
+                r.data,
+                parent_question=ctx["question"],
+                limit=limit,
+                known_questions=task.get("known_questions", ()),
+            )
+            for r in replies
+        ]
+        chosen, plan_candidates = choose_plan([items for items, _ in plans])
+        items, cut = plans[chosen]
+        calls_spent = usage["llm_calls"]
         hits = [task.get("cut_by", "max_children")] if cut else []
         parent = task["node_depth"]
         if not items:
             emit("decomposed", node_id=node_id, children=[], atomic=True)
             return {
                 "tree": {
-                    node_id: {"atomic": True, "llm_calls": task.get("node_calls", 0) + reply.calls}
+                    node_id: {"atomic": True, "llm_calls": task.get("node_calls", 0) + calls_spent}
                 },
                 "usage": usage,
                 "budget_hits": hits,
@@ -359,11 +406,14 @@ class Workers:
                 index=i + 1,
                 depends_on=[child_ids[j] for j in deps],
             )
+        if len(plan_candidates) > 1:
+            updates.setdefault(node_id, {})["plan_candidates"] = plan_candidates
         updates[node_id] = {
+            **updates.get(node_id, {}),
             "status": "expanded",
             "kind": "internal",
             "children": child_ids,
-            "llm_calls": task.get("node_calls", 0) + reply.calls,
+            "llm_calls": task.get("node_calls", 0) + calls_spent,
         }
         emit(
             "decomposed",
@@ -374,13 +424,15 @@ class Workers:
         return {"tree": updates, "usage": usage, "budget_hits": hits}
 
     async def _sample(
-        self, task: dict[str, Any], messages: list[Message], indices: range, per_sample: int
+        self,
+        task: dict[str, Any],
+        messages: list[Message],
+        indices: range,
+        per_sample: int,
+        schema: dict[str, Any] = ANSWER_SCHEMA,
     ) -> tuple[list[LLMReply], list[BaseException]]:
         results = await asyncio.gather(
-            *(
-                self._call(task, messages, ANSWER_SCHEMA, sample=i, max_calls=per_sample)
-                for i in indices
-            ),
+            *(self._call(task, messages, schema, sample=i, max_calls=per_sample) for i in indices),
             return_exceptions=True,
         )
         replies = [r for r in results if isinstance(r, LLMReply)]
@@ -412,9 +464,10 @@ class Workers:
             halt = task.get("halt_after", 2)
             first = samples if halt < 2 else min(samples, halt)
             replies, errors = await self._sample(task, messages, range(first), per_sample)
-            agreed = len(replies) == first and len(
-                {normalize_text(r.data.get("answer", "")) for r in replies}
-            ) == 1
+            agreed = (
+                len(replies) == first
+                and len({normalize_text(r.data.get("answer", "")) for r in replies}) == 1
+            )
             if not agreed and first < samples:
                 more, more_errors = await self._sample(
                     task, messages, range(first, samples), per_sample
@@ -447,7 +500,10 @@ class Workers:
         best = candidates[chosen]["score"]
         if best is not None and best < REJECT_BELOW and task.get("can_redecompose"):
             update.update(
-                status="pending", answer="", atomic=False, redecomposed=True,
+                status="pending",
+                answer="",
+                atomic=False,
+                redecomposed=True,
                 error=f"every candidate rejected by the scorer (best {best:.2f})",
             )
             emit("rejected", node_id=node_id, candidates=candidates)

@@ -54,6 +54,8 @@ class TreeNode(TypedDict, total=False):
         memo_key: The normalised question and dependency answers, for memoization.
         memo_of: The id of the identical node whose answer this one reused.
         redecomposed: A scorer rejected every answer candidate, so the node was split again.
+        plan_candidates: Sampled decompositions when width > 1 (``{"subproblems",
+            "agreement"}``); the children come from the one the others agree on most.
     """
 
     id: str
@@ -77,6 +79,7 @@ class TreeNode(TypedDict, total=False):
     memo_key: str
     memo_of: str
     redecomposed: bool
+    plan_candidates: list[dict[str, Any]]
 
 
 def new_node(

@@ -523,3 +523,25 @@ async def test_scorer_rejecting_every_candidate_redecomposes_once():
     # Children at max_depth cannot be split: they keep their best (rejected) candidate.
     assert result["tree"]["0.1"]["answer"] == "ans Part A?"
     assert result["answer"]
+
+
+async def test_width_samples_decompositions_and_keeps_the_consensus_plan():
+    counter = {"n": 0}
+
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Root?":
+            counter["n"] += 1
+            if counter["n"] == 2:  # one odd plan out of three
+                return subproblems(("Odd one?", []), ("Odder?", []))
+            return subproblems(("Part A?", []), ("Part B?", []))
+        if kind == "decompose":
+            return subproblems()
+        return answer("x")
+
+    result = await create_gram_graph(scripted(script), width=3, budget=Budget(max_depth=1)).ainvoke(
+        {"question": "Root?"}
+    )
+    root = result["tree"][ROOT_ID]
+    assert counter["n"] == 3
+    assert [result["tree"][c]["question"] for c in root["children"]] == ["Part A?", "Part B?"]
+    assert [p["agreement"] for p in root["plan_candidates"]] == [1.0, 0.0, 1.0]
