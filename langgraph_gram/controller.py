@@ -395,7 +395,7 @@ def plan_round(
         busy.add(key)
         view.set(node["id"], memo_key=key)
         task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
-        task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0))
+        task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0), memo_key=key)
         wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
         if wants_split and _repeats_an_ancestor(view, node, ctx["question"]):
             # "#1"-style references resolved into an ancestor's own question: splitting it again

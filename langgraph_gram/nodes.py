@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langgraph.config import get_stream_writer
+from langgraph.runtime import Runtime
 
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
@@ -33,6 +34,9 @@ from langgraph_gram.toolbox import Observation, Toolbox, render_observations
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
+
+MEMO_NAMESPACE = ("langgraph_gram", "answers")
+"""Where leaf answers are cached in a LangGraph store (cross-run memoization)."""
 
 REJECT_BELOW = 0.5
 """A scorer rejects a candidate whose score is below this."""
@@ -580,15 +584,46 @@ class Workers:
             best = max(range(len(answers)), key=lambda i: (votes[normalize_text(answers[i])], -i))
         return best, candidates, judge_usage
 
-    async def solve(self, task: dict[str, Any]) -> dict[str, Any]:
+    async def solve(self, task: dict[str, Any], runtime: Runtime | None = None) -> dict[str, Any]:
         """Answer an atomic node directly.
+
+        With a LangGraph ``store``, answers are also cached across runs under
+        :data:`MEMO_NAMESPACE`, keyed by the sub-problem's normalised question and dependency
+        answers: a leaf answered in an earlier run costs no call.
 
         Args:
             task: The controller's task (``node_id``, ``context``, ``calls``, ``samples``).
+            runtime: LangGraph's runtime (for the store), injected by LangGraph.
 
         Returns:
             State updates: the node's answer and usage.
         """
+        store = getattr(runtime, "store", None)
+        key = task.get("memo_key")
+        if store is not None and key:
+            item = await store.aget(MEMO_NAMESPACE, key)
+            if item is not None and item.value.get("answer"):
+                emit("solved", node_id=task["node_id"], answer=item.value["answer"], cached=True)
+                return {
+                    "tree": {
+                        task["node_id"]: {
+                            "status": "done",
+                            "answer": item.value["answer"],
+                            "reasoning": item.value.get("reasoning", ""),
+                            "citations": item.value.get("citations", []),
+                            "memo_of": "store",
+                            "error": None,
+                        }
+                    }
+                }
+        result = await self._solve(task)
+        node = result["tree"][task["node_id"]]
+        if store is not None and key and node.get("status") == "done" and node.get("answer"):
+            value = {k: node[k] for k in ("answer", "reasoning", "citations") if k in node}
+            await store.aput(MEMO_NAMESPACE, key, value)
+        return result
+
+    async def _solve(self, task: dict[str, Any]) -> dict[str, Any]:
         if self.toolbox is not None:
             return await self._solve_with_tools(task)
         ctx = task["context"]

@@ -545,3 +545,18 @@ async def test_width_samples_decompositions_and_keeps_the_consensus_plan():
     assert counter["n"] == 3
     assert [result["tree"][c]["question"] for c in root["children"]] == ["Part A?", "Part B?"]
     assert [p["agreement"] for p in root["plan_candidates"]] == [1.0, 0.0, 1.0]
+
+
+async def test_store_caches_leaf_answers_across_runs():
+    from langgraph.store.memory import InMemoryStore
+
+    model = scripted(chain_script)
+    graph = create_gram_graph(model, store=InMemoryStore())
+    first = await graph.ainvoke({"question": IPHONE})
+    solves_first = sum(c["kind"] == "solve" for c in model.calls)
+    model.calls.clear()
+    second = await graph.ainvoke({"question": IPHONE})
+    assert second["answer"] == first["answer"] == "San Francisco"
+    assert solves_first == 3
+    assert not [c for c in model.calls if c["kind"] == "solve"]
+    assert all(second["tree"][c]["memo_of"] == "store" for c in ("0.1", "0.2", "0.3"))
