@@ -20,7 +20,7 @@ from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Send, interrupt
 
 from langgraph_gram.context import Budget, GramContext, Settings
 from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
@@ -28,6 +28,7 @@ from langgraph_gram.errors import ConfigurationError, InputError
 from langgraph_gram.llm import as_structured_llm
 from langgraph_gram.nodes import Scorer, Workers, emit
 from langgraph_gram.prompts import DEFAULT_PROMPTS, Prompts
+from langgraph_gram.review import apply_review, pending_reviews
 from langgraph_gram.state import (
     RESET,
     ROOT_ID,
@@ -35,6 +36,7 @@ from langgraph_gram.state import (
     GramOutput,
     GramState,
     merge_hits,
+    merge_tree,
     new_node,
 )
 from langgraph_gram.toolbox import Toolbox
@@ -107,6 +109,7 @@ def build_gram_graph(
     width: int = 1,
     scorer: Scorer | str | None = None,
     prompts: Prompts | None = None,
+    review_decompositions: bool = False,
 ) -> StateGraph:
     """Build the uncompiled GRAM ``StateGraph``, for callers who compile it themselves.
 
@@ -125,6 +128,9 @@ def build_gram_graph(
             normalised answer. When every candidate of a leaf scores below 0.5, the leaf is
             decomposed once instead, within the budget.
         prompts: Prompt templates (defaults: :data:`~langgraph_gram.prompts.DEFAULT_PROMPTS`).
+        review_decompositions: Pause after each round that decomposed a node so a person can
+            approve or edit the sub-problems (see :mod:`langgraph_gram.review`); needs a
+            checkpointer.
 
     Returns:
         The graph builder, with ``GramContext`` as its context schema.
@@ -190,6 +196,16 @@ def build_gram_graph(
             # Leave room for this round's workers, the next controller pass and finalize.
             rounds_left = (limit - step - 3) // STEPS_PER_ROUND
         tree = state["tree"]
+        reviewed: dict[str, Any] = {}
+        if review_decompositions:
+            reviews = pending_reviews(tree)
+            if reviews:
+                emit("review", reviews=reviews)
+                decision = interrupt({"type": "review_decompositions", "reviews": reviews})
+                reviewed = apply_review(
+                    tree, reviews, decision, max_children=settings.budget.max_children
+                )
+                tree = merge_tree(tree, reviewed)
         plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)
         if not plan.tasks and not plan.finished:
             # Nothing is ready yet nothing is finished: close the tree rather than stall.
@@ -204,7 +220,7 @@ def build_gram_graph(
             if update.get("status") == "cut":
                 emit("cut", node_id=node_id, reason=update.get("error"))
         return {
-            "tree": plan.updates,
+            "tree": merge_tree(reviewed, plan.updates) if reviewed else plan.updates,
             "tasks": plan.tasks,
             "budget_hits": plan.hits,
             "stopped_by": stopped_by(hits),
@@ -301,6 +317,7 @@ def create_gram_graph(
     store: Any = None,
     name: str = "gram",
     prompts: Prompts | None = None,
+    review_decompositions: bool = False,
 ) -> CompiledStateGraph:
     """Create a compiled GRAM graph.
 
@@ -324,12 +341,20 @@ def create_gram_graph(
         store: A LangGraph store.
         name: The graph's name (shown when it is used as a node or a subgraph).
         prompts: Prompt templates.
+        review_decompositions: Pause for a person to approve or edit each decomposition
+            (see :mod:`langgraph_gram.review`); needs a checkpointer.
 
     Returns:
         The compiled graph, with a ``recursion_limit`` derived from the budget.
     """
     builder = build_gram_graph(
-        model, tools=tools, budget=budget, width=width, scorer=scorer, prompts=prompts
+        model,
+        tools=tools,
+        budget=budget,
+        width=width,
+        scorer=scorer,
+        prompts=prompts,
+        review_decompositions=review_decompositions,
     )
     graph = builder.compile(checkpointer=checkpointer, store=store, name=name)
     return graph.with_config(recursion_limit=default_recursion_limit(budget or Budget()))

@@ -56,6 +56,8 @@ class TreeNode(TypedDict, total=False):
         redecomposed: A scorer rejected every answer candidate, so the node was split again.
         plan_candidates: Sampled decompositions when width > 1 (``{"subproblems",
             "agreement"}``); the children come from the one the others agree on most.
+        reviewed: A person approved or edited this decomposition (``review_decompositions``).
+        edited: The reviewer replaced the model's sub-problems.
     """
 
     id: str
@@ -80,6 +82,8 @@ class TreeNode(TypedDict, total=False):
     memo_of: str
     redecomposed: bool
     plan_candidates: list[dict[str, Any]]
+    reviewed: bool
+    edited: bool
 
 
 def new_node(
@@ -129,7 +133,8 @@ def merge_tree(
 
     Args:
         left: The current tree.
-        right: Partial node dicts keyed by node id; with ``{RESET: True}`` it replaces the tree.
+        right: Partial node dicts keyed by node id (``None`` removes the node); with
+            ``{RESET: True}`` it replaces the tree.
 
     Returns:
         The merged tree (a new dict; inputs are not mutated).
@@ -140,7 +145,10 @@ def merge_tree(
         return {k: dict(v) for k, v in right.items() if k != RESET}
     merged = dict(left or {})
     for node_id, update in right.items():
-        merged[node_id] = {**merged.get(node_id, {}), **update}
+        if update is None:  # a node removed (a decomposition replaced in review)
+            merged.pop(node_id, None)
+        else:
+            merged[node_id] = {**merged.get(node_id, {}), **update}
     return merged
 
 

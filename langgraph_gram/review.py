@@ -1,0 +1,109 @@
+"""Human review of decompositions (``review_decompositions=True``).
+
+After a node is decomposed, the controller pauses the run with a LangGraph ``interrupt``
+before any of the new sub-problems is worked on. The interrupt's value lists every new
+decomposition of the round::
+
+    {"type": "review_decompositions",
+     "reviews": [{"node_id": "0", "question": "...",
+                  "subproblems": [{"question": "...", "depends_on": []}, ...]}]}
+
+Resume with ``Command(resume=...)``: ``True`` (or ``None``) approves everything; a dict maps
+node ids to ``"approve"``, to an edited list of sub-problems (strings or
+``{"question", "depends_on"}`` dicts, cut and cleaned like a model's), or to ``[]`` to answer
+that node directly instead. Nodes left out of the dict are approved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph_gram.nodes import normalize_subproblems
+from langgraph_gram.state import new_node
+
+
+def pending_reviews(tree: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """List the decompositions nobody has reviewed yet.
+
+    Args:
+        tree: The current tree.
+
+    Returns:
+        One review item per expanded, unreviewed node, in tree order.
+    """
+    reviews = []
+    for node_id in sorted(tree, key=lambda i: [int(p) for p in i.split(".")]):
+        node = tree[node_id]
+        if node.get("status") != "expanded" or node.get("reviewed"):
+            continue
+        children = [tree[c] for c in node.get("children", []) if c in tree]
+        index = {c["id"]: i for i, c in enumerate(children)}
+        reviews.append(
+            {
+                "node_id": node_id,
+                "question": node.get("resolved_question") or node["question"],
+                "subproblems": [
+                    {
+                        "question": c["question"],
+                        "depends_on": [index[d] for d in c.get("depends_on", []) if d in index],
+                    }
+                    for c in children
+                ],
+            }
+        )
+    return reviews
+
+
+def apply_review(
+    tree: dict[str, dict[str, Any]],
+    reviews: list[dict[str, Any]],
+    decision: Any,
+    *,
+    max_children: int,
+) -> dict[str, dict[str, Any] | None]:
+    """Turn a reviewer's decision into tree updates.
+
+    Args:
+        tree: The current tree.
+        reviews: What was shown (from :func:`pending_reviews`).
+        decision: The resume value (see the module docstring).
+        max_children: The budget's cap on sub-problems per node.
+
+    Returns:
+        Updates for the tree reducer (``None`` removes a replaced child).
+    """
+    decisions = decision if isinstance(decision, dict) else {}
+    updates: dict[str, dict[str, Any] | None] = {}
+    for review in reviews:
+        node_id = review["node_id"]
+        node = tree[node_id]
+        choice = decisions.get(node_id, "approve")
+        updates[node_id] = {"reviewed": True}
+        if not isinstance(choice, list):
+            continue
+        for child in node.get("children", []):
+            updates[child] = None
+        items, _ = normalize_subproblems(
+            {"subproblems": choice}, parent_question=review["question"], limit=max_children
+        )
+        if not items:
+            updates[node_id] = {
+                "reviewed": True,
+                "status": "pending",
+                "kind": "leaf",
+                "atomic": True,
+                "children": [],
+            }
+            continue
+        ids = [f"{node_id}.{i}" for i in range(1, len(items) + 1)]
+        for i, (question, deps) in enumerate(items):
+            updates[ids[i]] = new_node(
+                ids[i],
+                question,
+                parent=node_id,
+                depth=node["depth"] + 1,
+                index=i + 1,
+                depends_on=[ids[j] for j in deps],
+            )
+        updates[node_id] = {"reviewed": True, "children": ids, "edited": True}
+    return updates
