@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -73,6 +74,27 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=4, help="most requests in flight at the endpoint"
     )
     ask.add_argument(
+        "--corpus",
+        default=os.environ.get("GRAM_CORPUS"),
+        help="JSONL corpus ({id, title, text} per line) that the leaves search with BM25 "
+        "(env GRAM_CORPUS); answers then cite their sources",
+    )
+    ask.add_argument("--top-k", type=int, default=4, help="passages per search with --corpus")
+    ask.add_argument(
+        "--calculator", action="store_true", help="give the leaves an exact calculator tool"
+    )
+    ask.add_argument(
+        "--thread",
+        default=None,
+        help="persist the run under this thread id (SQLite); rerunning with the same id "
+        "resumes an unfinished run without redoing finished sub-problems",
+    )
+    ask.add_argument(
+        "--db",
+        default=os.environ.get("GRAM_DB", "~/.cache/langgraph-gram/threads.sqlite"),
+        help="SQLite file for --thread (env GRAM_DB)",
+    )
+    ask.add_argument(
         "--json",
         action="store_true",
         help="print only the final state as one JSON document on stdout",
@@ -101,6 +123,20 @@ async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator
     async with server:
         console.print(Text(f"embedded model {server.model_name} at {server.base_url}", style="dim"))
         yield server.endpoint(max_concurrency=args.concurrency)
+
+
+@contextlib.asynccontextmanager
+async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
+    """Open a SQLite checkpointer when ``--thread`` is given (else yield none)."""
+    if not args.thread:
+        yield None
+        return
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = await asyncio.to_thread(lambda: Path(args.db).expanduser())
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
+        yield saver
 
 
 def _final_json(state: dict[str, Any], seconds: float) -> str:
@@ -138,9 +174,21 @@ async def _ask(args: argparse.Namespace) -> int:
         from langgraph_gram.tools import calculator_tool
 
         tools.append(calculator_tool())
-    async with _endpoint(args, console) as model:
-        graph = create_gram_graph(model, tools=tools, budget=budget, width=args.width)
+    async with _endpoint(args, console) as model, _checkpointer(args) as saver:
+        graph = create_gram_graph(
+            model, tools=tools, budget=budget, width=args.width, checkpointer=saver
+        )
         context = {"temperature": args.temperature} if args.temperature is not None else {}
+        config: dict[str, Any] = {}
+        run_input: dict[str, Any] | None = {"question": args.question}
+        if args.thread:
+            config = {"configurable": {"thread_id": args.thread}}
+            snapshot = await graph.aget_state(config)
+            if snapshot.next:
+                # An unfinished run on this thread (crashed or killed): resume it. Finished
+                # sub-problems are kept; only the interrupted round runs again.
+                run_input = None
+                console.print(Text(f"resuming thread {args.thread}", style="dim"))
         started = time.monotonic()
         state: dict[str, Any] = {}
         live = None if args.json else Live(console=console, refresh_per_second=4, transient=False)
@@ -155,9 +203,13 @@ async def _ask(args: argparse.Namespace) -> int:
 
         with live if live is not None else contextlib.nullcontext():
             async for mode, chunk in graph.astream(
-                {"question": args.question},
+                run_input,
+                config,
                 context=context,
                 stream_mode=["values", "custom"],
+                # With a thread, every finished task is on disk before the next starts, so a
+                # killed run loses at most the calls in flight.
+                durability="sync" if args.thread else "async",
             ):
                 if mode == "values":
                     state = chunk

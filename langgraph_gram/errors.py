@@ -31,9 +31,9 @@ class EndpointError(GramError):
 
         Args:
             message: What went wrong.
-            url: The endpoint's base URL, repeated in the message.
+            url: The endpoint's base URL, added to the message unless it is already there.
         """
-        super().__init__(f"{message} (endpoint: {url})")
+        super().__init__(message if url in message else f"{message} (endpoint: {url})")
         self.url = url
 
 
