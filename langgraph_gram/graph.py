@@ -26,7 +26,7 @@ from langgraph_gram.context import Budget, GramContext, Settings
 from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
 from langgraph_gram.errors import ConfigurationError, InputError
 from langgraph_gram.llm import as_structured_llm
-from langgraph_gram.nodes import Scorer, Workers, emit
+from langgraph_gram.nodes import MEMO_NAMESPACE, Scorer, Workers, emit, graph_fingerprint
 from langgraph_gram.prompts import DEFAULT_PROMPTS, Prompts
 from langgraph_gram.review import apply_review, pending_reviews
 from langgraph_gram.state import (
@@ -110,6 +110,7 @@ def build_gram_graph(
     scorer: Scorer | str | None = None,
     prompts: Prompts | None = None,
     review_decompositions: bool = False,
+    cache_answers: bool = False,
 ) -> StateGraph:
     """Build the uncompiled GRAM ``StateGraph``, for callers who compile it themselves.
 
@@ -131,6 +132,8 @@ def build_gram_graph(
         review_decompositions: Pause after each round that decomposed a node so a person can
             approve or edit the sub-problems (see :mod:`langgraph_gram.review`); needs a
             checkpointer.
+        cache_answers: Cache leaf answers across runs in the LangGraph store the graph runs
+            with (namespaced by model, endpoint, tools and prompts).
 
     Returns:
         The graph builder, with ``GramContext`` as its context schema.
@@ -153,7 +156,8 @@ def build_gram_graph(
         tools=toolbox is not None,
         judge=scorer == "llm",
     )
-    workers = Workers(llm, prompts, scorer, toolbox)
+    namespace = (*MEMO_NAMESPACE, graph_fingerprint(llm, toolbox, prompts))
+    workers = Workers(llm, prompts, scorer, toolbox, namespace if cache_answers else None)
 
     def settings_for(runtime: Runtime[GramContext]) -> Settings:
         return defaults.apply(runtime.context)
@@ -318,6 +322,7 @@ def create_gram_graph(
     name: str = "gram",
     prompts: Prompts | None = None,
     review_decompositions: bool = False,
+    cache_answers: bool = False,
 ) -> CompiledStateGraph:
     """Create a compiled GRAM graph.
 
@@ -343,6 +348,8 @@ def create_gram_graph(
         prompts: Prompt templates.
         review_decompositions: Pause for a person to approve or edit each decomposition
             (see :mod:`langgraph_gram.review`); needs a checkpointer.
+        cache_answers: Cache leaf answers across runs in ``store`` (see
+            :func:`build_gram_graph`).
 
     Returns:
         The compiled graph, with a ``recursion_limit`` derived from the budget.
@@ -355,6 +362,7 @@ def create_gram_graph(
         scorer=scorer,
         prompts=prompts,
         review_decompositions=review_decompositions,
+        cache_answers=cache_answers,
     )
     graph = builder.compile(checkpointer=checkpointer, store=store, name=name)
     return graph.with_config(recursion_limit=default_recursion_limit(budget or Budget()))

@@ -10,7 +10,10 @@ checkpoint keeps every finished node, so the run can be resumed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import inspect
+import json
 import re
 import zlib
 from collections import Counter
@@ -36,7 +39,8 @@ Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
 
 MEMO_NAMESPACE = ("langgraph_gram", "answers")
-"""Where leaf answers are cached in a LangGraph store (cross-run memoization)."""
+"""Prefix of the store namespace of cached leaf answers; the graph's fingerprint (model,
+endpoint, tools, prompts) completes it, so graphs never share answers."""
 
 REJECT_BELOW = 0.5
 """A scorer rejects a candidate whose score is below this."""
@@ -178,6 +182,32 @@ def normalize_subproblems(
     return clean, cut
 
 
+def graph_fingerprint(llm: Any, toolbox: Toolbox | None, prompts: Prompts) -> str:
+    """Identify what a cached answer depends on: model, endpoint, tools and prompts.
+
+    Args:
+        llm: The model backend.
+        toolbox: The graph's tools.
+        prompts: The graph's prompts.
+
+    Returns:
+        A short hex digest.
+    """
+    model = getattr(llm, "model", None)
+    if not isinstance(model, str):  # a LangChain chat model wrapped by ChatModelAdapter
+        inner = getattr(llm, "model", llm)
+        model = (
+            f"{type(inner).__name__}:{getattr(inner, 'model_name', getattr(inner, 'model', ''))}"
+        )
+    parts = {
+        "model": model,
+        "base_url": getattr(llm, "base_url", ""),
+        "tools": sorted(toolbox.names) if toolbox else [],
+        "prompts": dataclasses.asdict(prompts),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def cite(answer: str, observations: Sequence[Observation]) -> list[dict[str, str]]:
     """Pick the retrieved passages an answer rests on: those that contain it.
 
@@ -276,6 +306,7 @@ class Workers:
         prompts: Prompts,
         scorer: Scorer | str | None = None,
         toolbox: Toolbox | None = None,
+        cache_namespace: tuple[str, ...] | None = None,
     ) -> None:
         """Bind the workers.
 
@@ -285,12 +316,15 @@ class Workers:
             scorer: Picks among sampled answers: a callable ``scorer(question, answer)``, or
                 ``"llm"`` for an LLM judge (one call per candidate, from the budget).
             toolbox: Tools the leaves may use.
+            cache_namespace: Store namespace for cross-run answer caching, or ``None`` to
+                cache nothing across runs.
         """
         self.llm = llm
         self.prompts = prompts
         self.judge = scorer == "llm"
         self.scorer = None if isinstance(scorer, str) else scorer
         self.toolbox = toolbox if toolbox and toolbox.tools else None
+        self.cache_namespace = cache_namespace
         # One system message for every call of the graph (the server's prefix cache reuses it).
         self.system = prompts.system
         if self.toolbox is not None:
@@ -587,9 +621,9 @@ class Workers:
     async def solve(self, task: dict[str, Any], runtime: Runtime | None = None) -> dict[str, Any]:
         """Answer an atomic node directly.
 
-        With a LangGraph ``store``, answers are also cached across runs under
-        :data:`MEMO_NAMESPACE`, keyed by the sub-problem's normalised question and dependency
-        answers: a leaf answered in an earlier run costs no call.
+        With ``cache_answers=True`` and a LangGraph ``store``, answers are also cached across
+        runs under the graph's own namespace, keyed by the sub-problem's normalised question
+        and dependency answers: a leaf answered in an earlier run costs no call.
 
         Args:
             task: The controller's task (``node_id``, ``context``, ``calls``, ``samples``).
@@ -598,10 +632,11 @@ class Workers:
         Returns:
             State updates: the node's answer and usage.
         """
-        store = getattr(runtime, "store", None)
+        store = getattr(runtime, "store", None) if self.cache_namespace else None
+        namespace = self.cache_namespace or MEMO_NAMESPACE
         key = task.get("memo_key")
         if store is not None and key:
-            item = await store.aget(MEMO_NAMESPACE, key)
+            item = await store.aget(namespace, key)
             if item is not None and item.value.get("answer"):
                 emit("solved", node_id=task["node_id"], answer=item.value["answer"], cached=True)
                 return {
@@ -620,7 +655,7 @@ class Workers:
         node = result["tree"][task["node_id"]]
         if store is not None and key and node.get("status") == "done" and node.get("answer"):
             value = {k: node[k] for k in ("answer", "reasoning", "citations") if k in node}
-            await store.aput(MEMO_NAMESPACE, key, value)
+            await store.aput(namespace, key, value)
         return result
 
     async def _solve(self, task: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from langgraph_gram import (
     ConfigurationError,
     EndpointUnreachableError,
     InputError,
+    Prompts,
     build_gram_graph,
     create_gram_graph,
 )
@@ -551,7 +552,12 @@ async def test_store_caches_leaf_answers_across_runs():
     from langgraph.store.memory import InMemoryStore
 
     model = scripted(chain_script)
-    graph = create_gram_graph(model, store=InMemoryStore())
+    store = InMemoryStore()
+    uncached = create_gram_graph(model, store=store)
+    await uncached.ainvoke({"question": IPHONE})
+    assert not await store.asearch(("langgraph_gram",))  # off unless asked for
+    model.calls.clear()
+    graph = create_gram_graph(model, store=store, cache_answers=True)
     first = await graph.ainvoke({"question": IPHONE})
     solves_first = sum(c["kind"] == "solve" for c in model.calls)
     model.calls.clear()
@@ -560,3 +566,10 @@ async def test_store_caches_leaf_answers_across_runs():
     assert solves_first == 3
     assert not [c for c in model.calls if c["kind"] == "solve"]
     assert all(second["tree"][c]["memo_of"] == "store" for c in ("0.1", "0.2", "0.3"))
+    # Another graph (other prompts) on the same store never sees those answers.
+    other = create_gram_graph(
+        model, store=store, cache_answers=True, prompts=Prompts(no_answer="(none)")
+    )
+    model.calls.clear()
+    third = await other.ainvoke({"question": IPHONE})
+    assert not any(n.get("memo_of") == "store" for n in third["tree"].values())
