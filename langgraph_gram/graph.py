@@ -20,7 +20,7 @@ from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Send, interrupt
+from langgraph.types import Command, Send, interrupt
 
 from langgraph_gram.context import Budget, GramContext, Settings
 from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
@@ -184,12 +184,11 @@ def build_gram_graph(
             "answer": "",
             "citations": [],
             "started_at": time.time(),
-            "tasks": [],
         }
 
     async def controller(
         state: GramState, config: RunnableConfig, runtime: Runtime[GramContext]
-    ) -> dict[str, Any]:
+    ) -> Command:
         settings = settings_for(runtime)
         usage = state.get("usage") or {}
         elapsed = time.time() - state.get("started_at", time.time())
@@ -223,19 +222,18 @@ def build_gram_graph(
         for node_id, update in plan.updates.items():
             if update.get("status") == "cut":
                 emit("cut", node_id=node_id, reason=update.get("error"))
-        return {
-            "tree": merge_tree(reviewed, plan.updates) if reviewed else plan.updates,
-            "tasks": plan.tasks,
+        update: dict[str, Any] = {
             "budget_hits": plan.hits,
             "stopped_by": stopped_by(hits),
             "usage": {"rounds": 1},
         }
-
-    def route(state: GramState) -> list[Send] | str:
-        tasks = state.get("tasks") or []
-        if not tasks:
-            return "finalize"
-        return [Send(task["kind"], task) for task in tasks]
+        tree_update = merge_tree(reviewed, plan.updates) if reviewed else plan.updates
+        if tree_update:  # an unchanged tree is not written again (no new channel version)
+            update["tree"] = tree_update
+        # The round's work goes out as Sends straight from the command, not through state,
+        # so checkpoints do not carry the task list twice.
+        goto: list[Send] | str = [Send(t["kind"], t) for t in plan.tasks] or "finalize"
+        return Command(update=update, goto=goto)
 
     async def finalize(state: GramState) -> dict[str, Any]:
         tree = state["tree"]
@@ -252,7 +250,6 @@ def build_gram_graph(
             "answer": answer,
             "citations": citations,
             "question": "",
-            "tasks": [],
         }
         if state.get("messages"):
             content = answer
@@ -278,12 +275,14 @@ def build_gram_graph(
         "finalize": finalize,
     }
     for node_name, afunc in nodes.items():
-        builder.add_node(node_name, _dual(afunc, node_name))
+        destinations = ("decompose", "solve", "aggregate", "finalize")
+        builder.add_node(
+            node_name,
+            _dual(afunc, node_name),
+            destinations=destinations if node_name == "controller" else None,
+        )
     builder.add_edge(START, "prepare")
     builder.add_edge("prepare", "controller")
-    builder.add_conditional_edges(
-        "controller", route, ["decompose", "solve", "aggregate", "finalize"]
-    )
     for worker in ("decompose", "solve", "aggregate"):
         builder.add_edge(worker, "controller")
     builder.add_edge("finalize", END)

@@ -247,7 +247,6 @@ class GramState(TypedDict, total=False):
         stopped_by: See :class:`GramOutput`.
         budget_hits: See :class:`GramOutput`.
         started_at: Wall-clock start of the run (seconds since the epoch).
-        tasks: The work the controller dispatched in its last round.
     """
 
     question: str
@@ -259,4 +258,3 @@ class GramState(TypedDict, total=False):
     stopped_by: str | None
     budget_hits: Annotated[list[str], merge_hits]
     started_at: float
-    tasks: list[dict[str, Any]]
