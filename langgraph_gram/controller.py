@@ -173,6 +173,12 @@ def _questions_around(view: _View, node: dict[str, Any]) -> list[str]:
     return out
 
 
+def _stats(node: dict[str, Any]) -> dict[str, Any]:
+    """Return what a node has spent so far (for the worker to add to)."""
+    keys = ("seconds", "prompt_tokens", "completion_tokens", "started_at")
+    return {k: node[k] for k in keys if node.get(k) is not None}
+
+
 def memo_key(ctx: dict[str, Any]) -> str:
     """Identify a sub-problem for memoization: its resolved question and dependency answers.
 
@@ -352,6 +358,7 @@ def plan_round(
                 "calls": 1,
                 "node_depth": node["depth"],
                 "node_calls": node.get("llm_calls", 0),
+                "node_stats": _stats(node),
             }
         )
         calls_left -= 1
@@ -395,7 +402,12 @@ def plan_round(
         busy.add(key)
         view.set(node["id"], memo_key=key)
         task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
-        task.update(node_depth=node["depth"], node_calls=node.get("llm_calls", 0), memo_key=key)
+        task.update(
+            node_depth=node["depth"],
+            node_calls=node.get("llm_calls", 0),
+            node_stats=_stats(node),
+            memo_key=key,
+        )
         wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
         if wants_split and _repeats_an_ancestor(view, node, ctx["question"]):
             # "#1"-style references resolved into an ancestor's own question: splitting it again

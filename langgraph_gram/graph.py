@@ -26,7 +26,14 @@ from langgraph_gram.context import Budget, GramContext, Settings
 from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
 from langgraph_gram.errors import ConfigurationError, InputError
 from langgraph_gram.llm import as_structured_llm
-from langgraph_gram.nodes import MEMO_NAMESPACE, Scorer, Workers, emit, graph_fingerprint
+from langgraph_gram.nodes import (
+    MEMO_NAMESPACE,
+    Scorer,
+    Workers,
+    accounted,
+    emit,
+    graph_fingerprint,
+)
 from langgraph_gram.prompts import DEFAULT_PROMPTS, Prompts
 from langgraph_gram.review import apply_review, pending_reviews
 from langgraph_gram.state import (
@@ -269,9 +276,9 @@ def build_gram_graph(
     nodes = {
         "prepare": prepare,
         "controller": controller,
-        "decompose": workers.decompose,
-        "solve": workers.solve,
-        "aggregate": workers.aggregate,
+        "decompose": accounted(workers.decompose),
+        "solve": accounted(workers.solve),
+        "aggregate": accounted(workers.aggregate),
         "finalize": finalize,
     }
     for node_name, afunc in nodes.items():

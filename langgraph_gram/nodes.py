@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
 import re
+import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -281,6 +283,42 @@ def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: in
         "completion_tokens": completion_tokens,
     }
     return {**counts, "by_role": {role: dict(counts)}}
+
+
+def accounted(
+    worker: Callable[..., Awaitable[dict[str, Any]]],
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Add per-node timing and tokens to what a worker reports about its node.
+
+    The node accumulates ``seconds`` (wall time of its workers), ``prompt_tokens`` and
+    ``completion_tokens`` over all its calls, and keeps ``started_at`` / ``finished_at``
+    (epoch seconds) of its first and last work; the trace viewer shows them.
+
+    Args:
+        worker: A worker coroutine taking the controller's task first.
+
+    Returns:
+        The wrapped worker (same signature, so LangGraph still injects ``runtime``).
+    """
+
+    @functools.wraps(worker)
+    async def wrapper(task: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        started, wall = time.monotonic(), time.time()
+        result = await worker(task, *args, **kwargs)
+        update = (result.get("tree") or {}).get(task["node_id"])
+        if update is not None:
+            usage = result.get("usage") or {}
+            before = task.get("node_stats") or {}
+            update["seconds"] = round(before.get("seconds", 0.0) + time.monotonic() - started, 3)
+            update["prompt_tokens"] = before.get("prompt_tokens", 0) + usage.get("prompt_tokens", 0)
+            update["completion_tokens"] = before.get("completion_tokens", 0) + usage.get(
+                "completion_tokens", 0
+            )
+            update["started_at"] = before.get("started_at") or wall
+            update["finished_at"] = time.time()
+        return result
+
+    return wrapper
 
 
 def emit(event: str, **data: Any) -> None:

@@ -58,6 +58,11 @@ class TreeNode(TypedDict, total=False):
             "agreement"}``); the children come from the one the others agree on most.
         reviewed: A person approved or edited this decomposition (``review_decompositions``).
         edited: The reviewer replaced the model's sub-problems.
+        seconds: Wall time this node's workers took, summed.
+        prompt_tokens: Prompt tokens of this node's calls.
+        completion_tokens: Completion tokens of this node's calls.
+        started_at: When work on the node first started (epoch seconds).
+        finished_at: When its last worker finished (epoch seconds).
     """
 
     id: str
@@ -84,6 +89,11 @@ class TreeNode(TypedDict, total=False):
     plan_candidates: list[dict[str, Any]]
     reviewed: bool
     edited: bool
+    seconds: float
+    prompt_tokens: int
+    completion_tokens: int
+    started_at: float
+    finished_at: float
 
 
 def new_node(

@@ -573,3 +573,13 @@ async def test_store_caches_leaf_answers_across_runs():
     model.calls.clear()
     third = await other.ainvoke({"question": IPHONE})
     assert not any(n.get("memo_of") == "store" for n in third["tree"].values())
+
+
+async def test_nodes_record_their_tokens_and_time():
+    result = await create_gram_graph(scripted(chain_script)).ainvoke({"question": IPHONE})
+    tree = result["tree"]
+    assert sum(n["prompt_tokens"] for n in tree.values()) == result["usage"]["prompt_tokens"]
+    assert sum(n["completion_tokens"] for n in tree.values()) == result["usage"][
+        "completion_tokens"
+    ]
+    assert all(n["finished_at"] >= n["started_at"] > 0 for n in tree.values())
