@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--db",
         default=os.environ.get("GRAM_DB", "~/.cache/langgraph-gram/threads.sqlite"),
-        help="SQLite file for --thread (env GRAM_DB)",
+        help="where --thread runs are kept: a SQLite file, or a postgresql:// URL (env GRAM_DB)",
     )
     ask.add_argument(
         "--json",
@@ -127,9 +127,21 @@ async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator
 
 @contextlib.asynccontextmanager
 async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
-    """Open a SQLite checkpointer when ``--thread`` is given (else yield none)."""
+    """Open a checkpointer when ``--thread`` is given: SQLite, or PostgreSQL for a URL."""
     if not args.thread:
         yield None
+        return
+    if args.db.startswith(("postgres://", "postgresql://")):
+        try:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        except ImportError as exc:
+            raise GramError(
+                "a PostgreSQL --db needs: pip install langgraph-checkpoint-postgres "
+                '"psycopg[binary]" psycopg-pool'
+            ) from exc
+        async with AsyncPostgresSaver.from_conn_string(args.db) as saver:
+            await saver.setup()
+            yield saver
         return
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 

@@ -8,6 +8,7 @@ Import helpers in tests with ``from fault_server import FaultServer, always_deco
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ if str(_TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(_TESTS_DIR))
 
 from fault_server import FaultServer  # noqa: E402
+from pg import PostgresServer, PostgresUnavailable, find_pg_bin  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -59,3 +61,38 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/v1"
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _postgres_unavailable(reason: str) -> None:
+    if os.environ.get("GRAM_REQUIRE_POSTGRES"):
+        pytest.fail(f"GRAM_REQUIRE_POSTGRES is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session; yields its connection URL."""
+    try:
+        import langgraph.checkpoint.postgres.aio  # noqa: F401
+    except ImportError as exc:
+        _postgres_unavailable(
+            f"langgraph-checkpoint-postgres is not installed ({exc}): "
+            'pip install langgraph-checkpoint-postgres "psycopg[binary]" psycopg-pool'
+        )
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        _postgres_unavailable(
+            "PostgreSQL's server binaries (initdb, pg_ctl, postgres) are not installed: "
+            "apt-get install postgresql, or set GRAM_PG_BIN"
+        )
+    try:
+        server = PostgresServer(bin_dir).start()
+    except PostgresUnavailable as exc:
+        _postgres_unavailable(str(exc))
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from fault_server import message_texts, request_schema
 
 
@@ -33,19 +34,28 @@ def leaf_of(record) -> str | None:
     return user.rsplit("Question to answer now: ", 1)[-1]
 
 
-def gram(server, tmp_path) -> list[str]:
+def gram(server, db: str) -> list[str]:
     return [
         sys.executable, "-m", "langgraph_gram.cli", "ask", "Root?",
-        "--thread", "t-kill", "--db", str(tmp_path / "threads.sqlite"),
+        "--thread", "t-kill", "--db", db,
         "--base-url", server.base_url, "--model", server.model,
         "--concurrency", "1", "--max-depth", "1", "--json",
     ]  # fmt: skip
 
 
-def test_sigkill_midway_then_resume(fault_server_factory, tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request, tmp_path) -> str:
+    """Where the thread is persisted: a SQLite file, or a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "threads.sqlite")
+    url = request.getfixturevalue("postgres_url")
+    return url
+
+
+def test_sigkill_midway_then_resume(fault_server_factory, db):
     server = fault_server_factory(responder=responder, latency=0.4)
     proc = subprocess.Popen(
-        gram(server, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        gram(server, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
@@ -62,7 +72,7 @@ def test_sigkill_midway_then_resume(fault_server_factory, tmp_path):
     assert "plan:Root?" in first and 2 <= len(answered_before) < 4
     server.reset_log()
 
-    resumed = subprocess.run(gram(server, tmp_path), capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(gram(server, db), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming thread t-kill" in resumed.stderr
     state = json.loads(resumed.stdout)

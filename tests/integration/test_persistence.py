@@ -18,10 +18,9 @@ PostgreSQL: the tests that need it are skipped when its binaries are not install
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from fakes import answer, scripted, subproblems
 from fault_server import FaultServer, InjectedFault, request_kind
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from pg import PostgresServer, PostgresUnavailable, find_pg_bin
 
 from langgraph_gram import EndpointUnreachableError, create_gram_graph
 from langgraph_gram.endpoint import OpenAIEndpoint
@@ -50,41 +48,6 @@ FAILING = "In which city was Steve Jobs born?"
 """The third hop: it fails after the first two hops have been answered and checkpointed."""
 
 SaverFactory = Callable[[], AbstractAsyncContextManager[BaseCheckpointSaver]]
-
-
-# -- PostgreSQL --------------------------------------------------------------------------------
-
-
-def _postgres_unavailable(reason: str) -> None:
-    if os.environ.get("GRAM_REQUIRE_POSTGRES"):
-        pytest.fail(f"GRAM_REQUIRE_POSTGRES is set but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1 for this module; yields its connection URL."""
-    try:
-        import langgraph.checkpoint.postgres.aio  # noqa: F401
-    except ImportError as exc:
-        _postgres_unavailable(
-            f"langgraph-checkpoint-postgres is not installed ({exc}): "
-            'pip install langgraph-checkpoint-postgres "psycopg[binary]" psycopg-pool'
-        )
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        _postgres_unavailable(
-            "PostgreSQL's server binaries (initdb, pg_ctl, postgres) are not installed: "
-            "apt-get install postgresql, or set GRAM_PG_BIN"
-        )
-    try:
-        server = PostgresServer(bin_dir).start()
-    except PostgresUnavailable as exc:
-        _postgres_unavailable(str(exc))
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 # -- checkpointers -----------------------------------------------------------------------------
