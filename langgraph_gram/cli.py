@@ -4,6 +4,8 @@ Examples:
     gram ask "In which city was the founder of the company that makes the iPhone born?"
     gram ask --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct "..."
     gram ask --json --max-depth 2 "..." > run.json
+    gram ask --trace run.html "..."
+    gram trace THREAD --out run.html
     gram serve-local
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -98,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help="print only the final state as one JSON document on stdout",
+    )
+    ask.add_argument(
+        "--trace",
+        default=None,
+        metavar="PATH",
+        help="write the reasoning tree as a self-contained HTML page to PATH at the end",
+    )
+    trace = sub.add_parser(
+        "trace", help="write the reasoning tree of a persisted thread as an HTML page"
+    )
+    trace.add_argument("thread", help="the thread id given to `gram ask --thread`")
+    trace.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write")
+    trace.add_argument(
+        "--db",
+        default=os.environ.get("GRAM_DB", "~/.cache/langgraph-gram/threads.sqlite"),
+        help="SQLite file of the thread (env GRAM_DB)",
     )
     serve = sub.add_parser("serve-local", help="serve the embedded model in the foreground")
     serve.add_argument("--model", default=None, help="model name or GGUF path")
@@ -228,6 +247,15 @@ async def _ask(args: argparse.Namespace) -> int:
                 if live is not None:
                     live.update(view())
         seconds = time.monotonic() - started
+    if args.trace:
+        from langgraph_gram.trace import write_html
+
+        path = await asyncio.to_thread(
+            write_html,
+            {**state, "budget": dataclasses.asdict(budget), "seconds": seconds},
+            args.trace,
+        )
+        console.print(Text(f"trace written to {path}", style="dim"))
     if args.json:
         print(_final_json(state, seconds))
     else:
@@ -237,6 +265,35 @@ async def _ask(args: argparse.Namespace) -> int:
         # The answer alone on stdout, so `gram ask ... > answer.txt` works too.
         if not sys.stdout.isatty():
             print(state.get("answer", ""))
+    return 0
+
+
+async def _trace(args: argparse.Namespace) -> int:
+    """Write the HTML trace of a thread persisted by ``gram ask --thread``."""
+    import sqlite3
+    import urllib.parse
+
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    from langgraph_gram.trace import write_html
+
+    db = await asyncio.to_thread(lambda: Path(args.db).expanduser().resolve())
+    if not await asyncio.to_thread(db.is_file):
+        raise GramError(f"no thread {args.thread!r}: the database {db} does not exist")
+    # Read-only, so a mistyped --db is never changed.
+    uri = f"file:{urllib.parse.quote(str(db))}?mode=ro"
+    try:
+        async with aiosqlite.connect(uri, uri=True) as conn:
+            saver = AsyncSqliteSaver(conn)
+            found = await saver.aget_tuple({"configurable": {"thread_id": args.thread}})
+    except sqlite3.Error as exc:
+        raise GramError(f"cannot read threads from {db}: {exc}") from exc
+    if found is None:
+        raise GramError(f"no thread {args.thread!r} in {db}")
+    values = dict(found.checkpoint.get("channel_values") or {})
+    path = await asyncio.to_thread(write_html, values, args.out)
+    print(f"trace of thread {args.thread} written to {path}", file=sys.stderr)
     return 0
 
 
@@ -256,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             serve_forever(args.model, port=args.port)
             return 0
+        if args.command == "trace":
+            return asyncio.run(_trace(args))
         return asyncio.run(_ask(args))
     except GramError as exc:
         print(f"gram: error: {exc}", file=sys.stderr)
