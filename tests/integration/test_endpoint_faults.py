@@ -27,33 +27,11 @@ from langgraph_gram.errors import (
     MalformedOutputError,
 )
 from langgraph_gram.llm import REPAIR_PROMPT, StructuredLLM
+from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 Factory = Callable[..., FaultServer]
-
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"}, "answer": {"type": "string"}},
-    "required": ["reasoning", "answer"],
-}
-DECOMPOSE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "subproblems": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "question": {"type": "string"},
-                    "depends_on": {"type": "array", "items": {"type": "integer"}},
-                },
-                "required": ["question", "depends_on"],
-            },
-        }
-    },
-    "required": ["subproblems"],
-}
 
 
 def ask(question: str) -> list[dict[str, str]]:
