@@ -240,7 +240,7 @@ async def _ask(args: argparse.Namespace) -> int:
                 stream_mode=["values", "custom"],
                 # With a thread, every finished task is on disk before the next starts, so a
                 # killed run loses at most the calls in flight.
-                durability="sync" if args.thread else "async",
+                **({"durability": "sync"} if args.thread else {}),
             ):
                 if mode == "values":
                     state = chunk
@@ -262,6 +262,9 @@ async def _ask(args: argparse.Namespace) -> int:
         console.print(
             Panel(Text(state.get("answer", ""), style="bold"), title="answer", expand=False)
         )
+        if state.get("citations"):
+            sources = "; ".join(f"[{c['id']}] {c['title']}" for c in state["citations"])
+            console.print(Text(f"Sources: {sources}", style="dim"))
         # The answer alone on stdout, so `gram ask ... > answer.txt` works too.
         if not sys.stdout.isatty():
             print(state.get("answer", ""))
