@@ -210,28 +210,38 @@ def graph_fingerprint(llm: Any, toolbox: Toolbox | None, prompts: Prompts) -> st
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def cite(answer: str, observations: Sequence[Observation]) -> list[dict[str, str]]:
-    """Pick the retrieved passages an answer rests on: those that contain it.
+def cite(
+    answer: str, observations: Sequence[Observation], question: str = ""
+) -> list[dict[str, str]]:
+    """Pick the retrieved passages an answer rests on.
+
+    A passage supports the answer when it contains it. When several do (other cities on the
+    same river, other people born in the same year), only those that also mention the
+    question's subject are kept: the passages with the most question words in their title or
+    text.
 
     Args:
         answer: The leaf's answer.
         observations: The tool results the leaf saw.
+        question: The leaf's (resolved) question.
 
     Returns:
-        ``{"id", "title"}`` of each passage whose title or text contains the answer, in the
-        order they were retrieved, without repeats.
+        ``{"id", "title"}`` of each supporting passage, in retrieval order, without repeats.
     """
     target = normalize_text(answer)
     if not target:
         return []
-    out: list[dict[str, str]] = []
+    words = {w for w in normalize_text(question).split() if len(w) > 3}
+    found: list[tuple[int, dict[str, str]]] = []
     for obs in observations:
         for passage in obs.passages:
             text = normalize_text(f"{passage.get('title', '')} {passage.get('text', '')}")
             pid = str(passage["id"])
-            if target in text and all(c["id"] != pid for c in out):
-                out.append({"id": pid, "title": str(passage.get("title", ""))})
-    return out
+            if target in text and all(c["id"] != pid for _, c in found):
+                overlap = len(words & set(text.split()))
+                found.append((overlap, {"id": pid, "title": str(passage.get("title", ""))}))
+    best = max((overlap for overlap, _ in found), default=0)
+    return [c for overlap, c in found if overlap == best]
 
 
 def choose_plan(plans: Sequence[list[tuple[str, list[int]]]]) -> tuple[int, list[dict]]:
@@ -807,7 +817,7 @@ class Workers:
             "llm_calls": task.get("node_calls", 0) + spent["calls"],
             "error": None if answer else "empty answer",
             "tool_calls": made,
-            "citations": cite(answer, observations),
+            "citations": cite(answer, observations, question),
         }
         emit("solved", node_id=node_id, answer=answer, citations=update["citations"])
         return {"tree": {node_id: update}, "usage": usage}

@@ -212,3 +212,20 @@ async def test_create_agent_calls_gram_as_a_tool():
     tool_messages = [m for m in result["messages"] if m.type == "tool"]
     assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
     assert result["messages"][-1].content == "It is Pelvoran."
+
+
+def test_citations_keep_the_passage_about_the_question_subject():
+    from langgraph_gram.nodes import cite
+    from langgraph_gram.toolbox import Observation
+
+    passages = [
+        {"id": "a", "title": "Orlen", "text": "Orlen is a city on the river Amber."},
+        {"id": "b", "title": "Saltreach", "text": "Saltreach is a port on the river Amber."},
+        {"id": "c", "title": "Mirecliff", "text": "Mirecliff is on the river Tollow."},
+    ]
+    obs = [Observation("search", "q", "", passages=passages)]
+    assert cite("Amber", obs, "Which river flows through Saltreach?") == [
+        {"id": "b", "title": "Saltreach"}
+    ]
+    assert [c["id"] for c in cite("Amber", obs)] == ["a", "b"]
+    assert cite("Nile", obs, "Which river?") == []
