@@ -367,7 +367,7 @@ def plan_round(
     # question, same dependency answers) takes that answer; one identical to a sub-problem in
     # flight waits for it instead of being solved twice.
     memo: dict[str, str] = {}
-    busy: set[str] = set()
+    busy: dict[str, set[str]] = {}
     for node_id in view.ids():
         other = view.get(node_id)
         key = other.get("memo_key")
@@ -376,7 +376,7 @@ def plan_round(
         if other.get("status") == "done" and other.get("answer") and not other.get("memo_of"):
             memo.setdefault(key, node_id)
         elif other.get("status") not in TERMINAL:
-            busy.add(key)
+            busy.setdefault(key, set()).add(node_id)
 
     for node in pending:
         if calls_left < 1:
@@ -397,9 +397,12 @@ def plan_round(
                 memo_of=source["id"],
             )
             continue
-        if key in busy and not node.get("memo_key"):
-            continue  # an identical sub-problem is being solved: reuse its answer next round
-        busy.add(key)
+        # An identical sub-problem elsewhere is being solved: reuse its answer when it is done.
+        # (An ancestor with the same question never counts: it waits for this node.)
+        holders = busy.get(key, set()) - {node["id"]}
+        if not node.get("memo_key") and any(not node["id"].startswith(h + ".") for h in holders):
+            continue
+        busy.setdefault(key, set()).add(node["id"])
         view.set(node["id"], memo_key=key)
         task: dict[str, Any] = {"node_id": node["id"], "context": ctx, "calls": 1}
         task.update(

@@ -579,7 +579,29 @@ async def test_nodes_record_their_tokens_and_time():
     result = await create_gram_graph(scripted(chain_script)).ainvoke({"question": IPHONE})
     tree = result["tree"]
     assert sum(n["prompt_tokens"] for n in tree.values()) == result["usage"]["prompt_tokens"]
-    assert sum(n["completion_tokens"] for n in tree.values()) == result["usage"][
-        "completion_tokens"
-    ]
+    assert (
+        sum(n["completion_tokens"] for n in tree.values()) == result["usage"]["completion_tokens"]
+    )
     assert all(n["finished_at"] >= n["started_at"] > 0 for n in tree.values())
+
+
+async def test_sub_problem_repeating_its_ancestor_does_not_stall():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Where was the founder of Brightwell born?":
+            return subproblems(("Who founded Brightwell?", []), ("In which city did #1 born?", [0]))
+        if kind == "decompose" and question == "In which city did Corin Vale born?":
+            return subproblems(("Who was Corin Vale?", []), ("In which city did #1 born?", [0]))
+        if kind == "decompose":
+            return subproblems()
+        if kind == "aggregate":
+            return answer("Harrowgate")
+        return answer(
+            "Corin Vale" if "Brightwell" in question or "Who was" in question else "Harrowgate"
+        )
+
+    result = await create_gram_graph(scripted(script), budget=Budget(max_depth=2)).ainvoke(
+        {"question": "Where was the founder of Brightwell born?"}
+    )
+    assert result["stopped_by"] is None
+    assert result["answer"] == "Harrowgate"
+    assert result["tree"]["0.2.2"]["status"] == "done"
