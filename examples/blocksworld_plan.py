@@ -2,10 +2,10 @@
 
 GRAM is asked for a plan from the instance's initial state to its goal, in PlanBench's words
 ("unstack the yellow block from on top of the orange block", ...). The actions are parsed out of
-the answer and executed by the small simulator below, which applies the four operators of
-``generated_domain.pddl`` (pick-up, put-down, stack, unstack) with their preconditions: the plan
-is valid when every action is applicable in turn and the final state holds every goal fact.
-Any valid plan counts, not only the gold one.
+the answer and executed by the small simulator of ``langgraph_gram.eval.blocksworld``, which
+applies the four operators of ``generated_domain.pddl`` (pick-up, put-down, stack, unstack) with
+their preconditions: the plan is valid when every action is applicable in turn and the final
+state holds every goal fact. Any valid plan counts, not only the gold one.
 
     python examples/blocksworld_plan.py                     # the first 2-step instance
     python examples/blocksworld_plan.py --length 4          # the first 4-step instance
@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,164 +37,19 @@ from _common import (
 from rich.console import Console
 
 from langgraph_gram import Budget, create_gram_graph
+from langgraph_gram.eval.blocksworld import (  # noqa: F401 (re-exported for the tests)
+    COLORS,
+    Action,
+    PlanCheck,
+    apply,
+    letter_names,
+    parse_plan,
+    validate,
+)
+from langgraph_gram.eval.datasets import BLOCKSWORLD_QUESTION as QUESTION
 
 BLOCKSWORLD_FILE = "blocksworld/blocksworld_602.jsonl"
 DEFAULT_BUDGET = Budget(max_depth=1, max_children=3, max_llm_calls=8)
-
-COLORS = "red blue orange yellow white magenta black cyan green violet silver gold".split()
-"""PlanBench's block names: block ``a`` is red, ``b`` blue, and so on."""
-
-QUESTION = """Blocksworld planning. I can do four actions, one at a time:
-- pick up a block (only a clear block that is on the table, and only when my hand is empty);
-- unstack a block from on top of another block (only a clear block that is on that other \
-block, and only when my hand is empty);
-- put down the block I am holding (it goes on the table);
-- stack the block I am holding on top of another block (only on a clear block).
-A block is clear when no block is on it and I am not holding it.
-Initial state: {init}.
-Goal: {goal}.
-What is the plan? Answer with the actions in order, separated by ";", each written like \
-"unstack the red block from on top of the blue block", "put down the red block", "pick up \
-the red block", "stack the red block on top of the blue block"."""
-
-Fact = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Action:
-    """One blocksworld action on block letters (``a`` = the red block ...)."""
-
-    name: str  # pick-up | put-down | stack | unstack
-    block: str
-    target: str | None = None
-
-    def pddl(self) -> str:
-        args = " ".join(x for x in (self.block, self.target) if x)
-        return f"({self.name} {args})"
-
-
-@dataclass
-class PlanCheck:
-    """What simulating a plan found.
-
-    Attributes:
-        valid: Every action was applicable and the final state holds every goal fact.
-        executable: Every action was applicable in turn.
-        reached_goal: The final state (after the last applicable action) holds every goal.
-        steps_ok: How many actions were applied before the first inapplicable one.
-        error: Why the first inapplicable action failed, or what goal is missing.
-        missing_goals: Goal facts the final state lacks.
-        state: The final state's facts.
-    """
-
-    valid: bool
-    executable: bool
-    reached_goal: bool
-    steps_ok: int
-    error: str | None = None
-    missing_goals: list[Fact] = field(default_factory=list)
-    state: list[Fact] = field(default_factory=list)
-
-
-def letter_names(blocks: Sequence[str] | None = None) -> dict[str, str]:
-    """Colour -> block letter (``{"red": "a", ...}``) from an instance's ``blocks`` list."""
-    names = [b.split()[0].lower() for b in blocks] if blocks else list(COLORS)
-    return {name: chr(ord("a") + i) for i, name in enumerate(names)}
-
-
-_PDDL = re.compile(r"\(\s*(pick-up|put-down|stack|unstack)\s+([a-z])(?:\s+([a-z]))?\s*\)", re.I)
-_NL = re.compile(
-    r"\b(?P<verb>unstack|stack|pick[\s_-]*up|put[\s_-]*down)\s+(?:the\s+)?(?P<x>[a-z]+)"
-    r"(?:\s+block)?(?:\s+(?:from\s+)?(?:on\s+top\s+of|onto|on|from)\s+(?:the\s+)?"
-    r"(?P<y>[a-z]+)(?:\s+block)?)?",
-    re.I,
-)
-
-
-def parse_plan(text: str, blocks: Sequence[str] | None = None) -> list[Action]:
-    """Parse the actions of a plan written in PlanBench's words or as PDDL, in order.
-
-    Unknown block names and phrases that are not one of the four actions are skipped.
-    """
-    found = _PDDL.findall(text or "")
-    if found:
-        return [Action(n.lower(), x.lower(), (y or None) and y.lower()) for n, x, y in found]
-    names = letter_names(blocks)
-    actions = []
-    for match in _NL.finditer(text or ""):
-        verb = re.sub(r"[\s_-]+", "", match["verb"].lower())
-        name = {"pickup": "pick-up", "putdown": "put-down"}.get(verb, verb)
-        block = names.get(match["x"].lower())
-        target = names.get((match["y"] or "").lower())
-        if block is None:
-            continue
-        if name in {"stack", "unstack"} and target is None:
-            continue
-        actions.append(Action(name, block, target if name in {"stack", "unstack"} else None))
-    return actions
-
-
-def apply(state: set[Fact], action: Action) -> str | None:
-    """Apply one action to ``state`` in place; return why it is not applicable, or ``None``."""
-    x, y = action.block, action.target
-    holding = [f[1] for f in state if f[0] == "holding"]
-    if action.name == "pick-up":
-        needs = [("clear", x), ("ontable", x), ("handempty",)]
-        adds, dels = [("holding", x)], [("clear", x), ("ontable", x), ("handempty",)]
-    elif action.name == "put-down":
-        needs = [("holding", x)]
-        adds, dels = [("clear", x), ("handempty",), ("ontable", x)], [("holding", x)]
-    elif action.name == "stack":
-        needs = [("clear", y), ("holding", x)]
-        adds = [("handempty",), ("clear", x), ("on", x, y)]
-        dels = [("clear", y), ("holding", x)]
-    elif action.name == "unstack":
-        needs = [("on", x, y), ("clear", x), ("handempty",)]
-        adds = [("holding", x), ("clear", y)]
-        dels = [("on", x, y), ("clear", x), ("handempty",)]
-    else:
-        return f"unknown action {action.name!r}"
-    if x == y:
-        return f"{action.pddl()}: a block cannot be stacked on itself"
-    missing = [f for f in needs if f not in state]
-    if missing:
-        why = ", ".join("(" + " ".join(f) + ")" for f in missing)
-        held = f" (holding {holding[0]})" if holding else ""
-        return f"{action.pddl()} is not applicable: {why} is false{held}"
-    state.difference_update(dels)
-    state.update(adds)
-    return None
-
-
-def validate(
-    init_facts: Iterable[Sequence[str]],
-    goal_facts: Iterable[Sequence[str]],
-    actions: Sequence[Action],
-) -> PlanCheck:
-    """Simulate ``actions`` from ``init_facts`` and check ``goal_facts`` (PDDL-style tuples)."""
-    state: set[Fact] = {tuple(f) for f in init_facts}
-    goals = [tuple(f) for f in goal_facts]
-    error = None
-    steps = 0
-    for action in actions:
-        error = apply(state, action)
-        if error:
-            error = f"step {steps + 1}: {error}"
-            break
-        steps += 1
-    executable = error is None
-    missing = [g for g in goals if g not in state]
-    if executable and missing:
-        error = "goal not reached: missing " + ", ".join("(" + " ".join(g) + ")" for g in missing)
-    return PlanCheck(
-        valid=executable and not missing,
-        executable=executable,
-        reached_goal=not missing,
-        steps_ok=steps,
-        error=error,
-        missing_goals=missing,
-        state=sorted(state),
-    )
 
 
 def load_instance(

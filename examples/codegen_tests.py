@@ -24,10 +24,8 @@ is why code that runs but is only a helper scores 0.5, not 0.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import dataclasses
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,16 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from langgraph_gram import Budget, create_gram_graph
-from langgraph_gram.tools import python_tool, run_python
+from langgraph_gram.eval.code import (  # noqa: F401 (re-exported for the tests)
+    _called_names,
+    _defined_functions,
+    assemble,
+    extract_code,
+    make_scorer,
+    test_program,
+)
+from langgraph_gram.eval.code import run_tests as check
+from langgraph_gram.tools import python_tool
 
 HUMANEVAL_FILE = "humaneval/HumanEval.jsonl"
 DEFAULT_TASK_ID = "HumanEval/0"
@@ -61,8 +68,6 @@ its imports, the function itself and any helper function it calls. Answer with t
 
 {prompt}"""
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
 
 def humaneval_task(data: Path, task_id: str) -> dict[str, Any]:
     """One HumanEval task (``task_id``, ``prompt``, ``test``, ``entry_point``...)."""
@@ -70,106 +75,6 @@ def humaneval_task(data: Path, task_id: str) -> dict[str, Any]:
         if row["task_id"] == task_id:
             return row
     raise SystemExit(f"no task {task_id!r} in {Path(data) / HUMANEVAL_FILE}")
-
-
-def extract_code(text: str) -> str:
-    """The code in a model's answer: its fenced blocks joined, or the whole text."""
-    blocks = _FENCE.findall(text or "")
-    if blocks:
-        return "\n\n".join(block.strip("\n") for block in blocks)
-    text = (text or "").rstrip().strip("\n")  # keep the indentation of a bare body
-    if text.lstrip().startswith("```"):  # an unclosed fence
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-    return text.replace("```", "").strip("\n")
-
-
-def _defined_functions(code: str) -> set[str]:
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set(re.findall(r"^\s*def\s+(\w+)\s*\(", code, re.MULTILINE))
-    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-
-
-def _called_names(code: str) -> set[str]:
-    return set(re.findall(r"\b(\w+)\s*\(", code))
-
-
-def assemble(task: dict[str, Any], answer: str, tree: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Build the candidate solution from the final answer (and helpers written at other nodes).
-
-    Returns:
-        ``code`` (the candidate) and ``how``: ``"answer"``, ``"answer+helpers"`` (functions the
-        answer calls but does not define, taken from other nodes' answers), ``"completion"``
-        (the answer is an indented body, appended to the prompt as HumanEval intends) or
-        ``"missing"`` (no definition of the entry point anywhere).
-    """
-    entry = task["entry_point"]
-    code = extract_code(answer)
-    defined = _defined_functions(code)
-    if entry in defined:
-        needed = (_called_names(code) - defined) - {entry}
-        helpers = []
-        for node_id in sorted(tree):
-            if node_id == "0" or not needed:
-                continue
-            other = extract_code(tree[node_id].get("answer") or "")
-            provided = _defined_functions(other) & needed
-            if provided and entry not in _defined_functions(other):
-                helpers.append(other)
-                needed -= provided
-        if helpers:
-            return {"code": "\n\n".join([*helpers, code]), "how": "answer+helpers"}
-        return {"code": code, "how": "answer"}
-    if code and code.splitlines()[0].startswith((" ", "\t")):
-        return {"code": task["prompt"] + code, "how": "completion"}
-    # No definition in the final answer: look for one at another node (e.g. a failed combine).
-    for node_id in sorted(tree):
-        other = extract_code(tree[node_id].get("answer") or "")
-        if entry in _defined_functions(other):
-            return assemble(task, other, {})
-    return {"code": code, "how": "missing"}
-
-
-def test_program(task: dict[str, Any], code: str) -> str:
-    """The program that checks ``code``: the task's prompt (for its imports), the candidate,
-    the task's tests and ``check(<entry point>)``, as the HumanEval harness runs them."""
-    return (
-        f"{task['prompt']}\n    pass\n\n{code}\n\n{task['test']}\n\ncheck({task['entry_point']})\n"
-    )
-
-
-async def check(task: dict[str, Any], code: str, time_limit: float = TEST_SECONDS) -> dict:
-    """Run the task's tests on ``code`` in a sandboxed subprocess.
-
-    Returns:
-        ``passed``, ``returncode``, ``timed_out``, ``seconds`` and the end of ``stderr``.
-    """
-    result = await run_python(test_program(task, code), time_limit=time_limit)
-    return {
-        "passed": result.ok,
-        "returncode": result.returncode,
-        "timed_out": result.timed_out,
-        "seconds": result.seconds,
-        "stderr": result.stderr[-800:],
-    }
-
-
-def make_scorer(task: dict[str, Any], log: list[dict[str, Any]]):
-    """``scorer(question, answer)``: 1.0 when the answer passes the task's tests, 0.5 when it
-    is code that runs but does not define the entry point (a helper), else 0.0."""
-
-    async def scorer(question: str, answer: str) -> float:
-        code = extract_code(answer)
-        if task["entry_point"] in _defined_functions(code):
-            score = 1.0 if (await check(task, code))["passed"] else 0.0
-        else:
-            ran = await run_python(f"{task['prompt']}\n    pass\n\n{code}\n", time_limit=5)
-            score = 0.5 if ran.ok and _defined_functions(code) else 0.0
-        log.append({"question": question[:80], "score": score})
-        return score
-
-    return scorer
 
 
 async def run(
