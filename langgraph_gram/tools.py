@@ -318,9 +318,53 @@ def corpus_search_tool(
     resolved = Path(path).expanduser().resolve()
     if not resolved.is_file():
         raise ConfigurationError(f"corpus file not found: {resolved}")
+    return _search_tool(
+        lambda: CorpusIndex.from_path(resolved), k=k, name=name, description=description
+    )
 
+
+def passages_search_tool(
+    passages: Iterable[Mapping[str, Any]],
+    *,
+    k: int = 4,
+    name: str = "search",
+    description: str | None = None,
+) -> BaseTool:
+    """Make the same BM25 search tool over passages held in memory (e.g. one question's own).
+
+    Args:
+        passages: Mappings with ``id``, ``text`` and optionally ``title``.
+        k: Passages per search.
+        name: The tool's name.
+        description: The tool's description (a default explains the input).
+
+    Returns:
+        The tool, prefetched at each leaf like :func:`corpus_search_tool`'s. The index is
+        built on first use.
+
+    Raises:
+        ConfigurationError: ``k`` < 1.
+    """
+    if k < 1:
+        raise ConfigurationError(f"k must be >= 1, got {k}")
+    documents = [dict(p) for p in passages]
+    built: list[CorpusIndex] = []
+    guard = threading.Lock()
+
+    def index() -> CorpusIndex:
+        with guard:
+            if not built:
+                built.append(CorpusIndex(documents))
+            return built[0]
+
+    return _search_tool(index, k=k, name=name, description=description)
+
+
+def _search_tool(
+    index: Callable[[], CorpusIndex], *, k: int, name: str, description: str | None
+) -> BaseTool:
     def search(query: str) -> tuple[str, list[dict[str, Any]]]:
-        hits = CorpusIndex.from_path(resolved).search(query, k)
+        hits = index().search(query, k)
         return _format_hits(query, hits), hits
 
     async def asearch(query: str) -> tuple[str, list[dict[str, Any]]]:
