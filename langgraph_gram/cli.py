@@ -6,6 +6,8 @@ Examples:
     gram ask --json --max-depth 2 "..." > run.json
     gram ask --trace run.html "..."
     gram trace THREAD --out run.html
+    gram eval --dataset fictional_multihop --data ../shared/data/fictional_multihop --limit 20 \
+        --methods direct,react,gram --out runs/fictional
     gram serve-local
 """
 
@@ -118,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("GRAM_DB", "~/.cache/langgraph-gram/threads.sqlite"),
         help="SQLite file of the thread (env GRAM_DB)",
     )
+    from langgraph_gram.eval.command import add_eval_parser
+
+    add_eval_parser(sub)
     serve = sub.add_parser("serve-local", help="serve the embedded model in the foreground")
     serve.add_argument("--model", default=None, help="model name or GGUF path")
     serve.add_argument("--port", type=int, default=None)
@@ -318,6 +323,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "trace":
             return asyncio.run(_trace(args))
+        if args.command == "eval":
+            from langgraph_gram.eval.command import run_eval_command
+
+            return asyncio.run(run_eval_command(args))
         return asyncio.run(_ask(args))
     except GramError as exc:
         print(f"gram: error: {exc}", file=sys.stderr)

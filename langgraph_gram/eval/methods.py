@@ -1,0 +1,373 @@
+"""The methods ``gram eval`` compares, all on the same model, endpoint and tools.
+
+- ``direct``: one call for the answer alone; with passages to search, retrieve-then-answer
+  (one search with the whole question, then one call).
+- ``cot``: the same, but the model writes its reasoning before the answer.
+- ``self_consistency``: ``k`` chain-of-thought samples (temperature > 0, distinct seeds), then
+  a vote over normalised answers.
+- ``react``: an agent loop that reasons and calls the same tools GRAM's leaves get, one JSON
+  action per call (``{"reasoning", "action", "input"}``). Its first step must call a tool, so it
+  cannot answer without searching; it stops when it answers or after ``max_steps`` tool calls.
+  We use the JSON action format rather than native tool calling because llama.cpp-style
+  servers return auto tool calls as text; it is the same protocol GRAM's leaves use.
+- ``gram``: the recursive graph (:func:`langgraph_gram.create_gram_graph`); settings such as
+  ``max_depth``, ``width`` or ``max_llm_calls`` go into the run's context, ``scorer`` into the
+  build.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.tools import BaseTool
+
+from langgraph_gram.context import Budget
+from langgraph_gram.errors import ConfigurationError
+from langgraph_gram.eval import prompts as P
+from langgraph_gram.eval.datasets import EvalItem
+from langgraph_gram.llm import LLMReply, StructuredLLM
+from langgraph_gram.nodes import normalize_text
+from langgraph_gram.prompts import action_schema
+from langgraph_gram.toolbox import Toolbox
+
+MAX_OBSERVATION_CHARS = 2000
+"""Longest tool result a ``react`` step shows the model."""
+
+
+@dataclass
+class Outcome:
+    """What one method produced for one item, and what it cost.
+
+    Attributes:
+        prediction: The final answer text.
+        llm_calls: LLM calls spent.
+        tool_calls: Tool calls made (searches included).
+        prompt_tokens: Prompt tokens spent.
+        completion_tokens: Completion tokens spent.
+        tree: GRAM's tree (for checkers that read helper answers), else ``None``.
+        detail: Method-specific facts (votes, steps, nodes, ``stopped_by``...).
+    """
+
+    prediction: str
+    llm_calls: int = 0
+    tool_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tree: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, reply: LLMReply) -> None:
+        """Count one reply's cost."""
+        self.llm_calls += reply.calls
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+
+
+@dataclass
+class MethodEnv:
+    """What every method gets for one item.
+
+    Attributes:
+        model: The model (an endpoint or an adapted LangChain chat model).
+        tools: The item's tools (a search over its passages, a calculator...), the same for
+            every method.
+        top_k: Passages per search.
+        seed: Base sampling seed.
+        budget: GRAM's default budget (a method's settings override it per run).
+    """
+
+    model: StructuredLLM
+    tools: list[BaseTool]
+    top_k: int = 4
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+
+    @property
+    def retriever(self) -> BaseTool | None:
+        """The search tool, when the item has passages."""
+        for tool in self.tools:
+            if (tool.metadata or {}).get("gram_kind") == "retriever":
+                return tool
+        return None
+
+
+MethodFn = Callable[[EvalItem, MethodEnv, dict[str, Any]], Awaitable[Outcome]]
+"""A method: ``await method(item, env, settings) -> Outcome``."""
+
+
+def _messages(item: EvalItem, user: str) -> list[dict[str, str]]:
+    system = P.BASELINE_SYSTEM.format(answer_form=P.ANSWER_FORMS[item.kind])
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+async def _passages(item: EvalItem, env: MethodEnv, outcome: Outcome) -> str:
+    tool = env.retriever
+    if tool is None:
+        return ""
+    observation = await Toolbox([tool]).call(tool.name, item.question)
+    outcome.tool_calls += 1
+    outcome.detail["retrieved"] = [p["id"] for p in observation.passages]
+    return P.PASSAGES.format(passages=observation.output)
+
+
+def _answer(reply: LLMReply) -> str:
+    value = reply.data.get("answer", "")
+    return value if isinstance(value, str) else str(value)
+
+
+async def direct(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
+    """One call for the answer alone (after one search with the question, when searchable).
+
+    Args:
+        item: The item.
+        env: Model and tools.
+        settings: Unused.
+
+    Returns:
+        The outcome.
+    """
+    outcome = Outcome("")
+    passages = await _passages(item, env, outcome)
+    user = P.DIRECT_USER.format(passages=passages, question=item.question)
+    reply = await env.model.generate_json(
+        _messages(item, user), schema=P.ANSWER_ONLY_SCHEMA, schema_name="answer", temperature=0
+    )
+    outcome.add(reply)
+    outcome.prediction = _answer(reply)
+    return outcome
+
+
+async def _cot_sample(
+    item: EvalItem, env: MethodEnv, passages: str, *, temperature: float, seed: int | None
+) -> LLMReply:
+    user = P.COT_USER.format(passages=passages, question=item.question)
+    return await env.model.generate_json(
+        _messages(item, user),
+        schema=P.COT_SCHEMA,
+        schema_name="answer",
+        temperature=temperature,
+        seed=seed,
+    )
+
+
+async def cot(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
+    """Reasoning, then the answer, in one call (after one search, when searchable).
+
+    Args:
+        item: The item.
+        env: Model and tools.
+        settings: Unused.
+
+    Returns:
+        The outcome (``detail["reasoning"]`` holds the reasoning).
+    """
+    outcome = Outcome("")
+    passages = await _passages(item, env, outcome)
+    reply = await _cot_sample(item, env, passages, temperature=0, seed=None)
+    outcome.add(reply)
+    outcome.prediction = _answer(reply)
+    outcome.detail["reasoning"] = str(reply.data.get("reasoning", ""))[:1000]
+    return outcome
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def vote_key(item: EvalItem, answer: str) -> str:
+    """Return the form under which answers are counted as the same vote.
+
+    Args:
+        item: The item (its kind decides the normalisation).
+        answer: One sampled answer.
+
+    Returns:
+        The last number for math, the text without spaces for expressions, letters and code,
+        the normalised text (lower case, no punctuation or articles) otherwise.
+    """
+    if item.kind == "math":
+        numbers = _NUMBER.findall(answer)
+        return numbers[-1].replace(",", "").rstrip("0").rstrip(".") if numbers else ""
+    if item.kind in ("game24", "letters", "code", "plan"):
+        return "".join(answer.split()).lower()
+    return normalize_text(answer)
+
+
+async def self_consistency(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
+    """``k`` chain-of-thought samples, then a majority vote (ties go to the earliest sample).
+
+    Args:
+        item: The item.
+        env: Model and tools.
+        settings: ``k`` (default 3) and ``temperature`` (default 0.7).
+
+    Returns:
+        The outcome (``detail["votes"]``: each distinct answer's count).
+    """
+    k = int(settings.get("k", 3))
+    temperature = float(settings.get("temperature", 0.7))
+    if k < 1:
+        raise ConfigurationError(f"self_consistency needs k >= 1, got {k}")
+    outcome = Outcome("")
+    passages = await _passages(item, env, outcome)
+    answers = []
+    for n in range(k):  # one request at a time: each is a full prompt on a CPU server anyway
+        reply = await _cot_sample(
+            item, env, passages, temperature=temperature, seed=env.seed + 1000 * n + 1
+        )
+        outcome.add(reply)
+        answers.append(_answer(reply))
+    counts = Counter(vote_key(item, a) for a in answers)
+    best = max(counts.values())
+    winner = next(a for a in answers if counts[vote_key(item, a)] == best)
+    outcome.prediction = winner
+    outcome.detail["votes"] = {vote_key(item, a): counts[vote_key(item, a)] for a in answers}
+    outcome.detail["samples"] = answers
+    return outcome
+
+
+def _react_user(item: EvalItem, steps: Sequence[dict[str, Any]], instruction: str) -> str:
+    shown = []
+    for n, step in enumerate(steps, 1):
+        output = step["output"]
+        if len(output) > MAX_OBSERVATION_CHARS:
+            output = output[:MAX_OBSERVATION_CHARS] + " […cut]"
+        shown.append(
+            P.REACT_STEP.format(
+                n=n,
+                reasoning=step["reasoning"],
+                action=step["action"],
+                input=step["input"],
+                output=output,
+            )
+        )
+    return P.REACT_USER.format(
+        question=item.question, steps="".join(shown), instruction=instruction
+    )
+
+
+async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
+    """Reason and act: one JSON tool step per call, the first one a tool call.
+
+    The first step's schema offers only tools; a backend that ignores it gets the first tool
+    called with the question (``detail["forced_first_tool"]``).
+
+    Without tools this is chain of thought (``detail["tools"]`` is then empty).
+
+    Args:
+        item: The item.
+        env: Model and tools.
+        settings: ``max_steps``, the most tool calls (default 5).
+
+    Returns:
+        The outcome (``detail["steps"]``: the actions taken).
+    """
+    if not env.tools:
+        outcome = await cot(item, env, settings)
+        outcome.detail["tools"] = []
+        return outcome
+    max_steps = int(settings.get("max_steps", 5))
+    toolbox = Toolbox(env.tools)
+    system = P.REACT_SYSTEM.format(answer_form=P.ANSWER_FORMS[item.kind], tools=toolbox.describe())
+    outcome = Outcome("", detail={"tools": toolbox.names})
+    steps: list[dict[str, Any]] = []
+    for n in range(max_steps + 1):
+        if n == 0:
+            names, instruction = toolbox.names, P.REACT_FIRST
+        elif n == max_steps:
+            names, instruction = [], P.REACT_LAST
+        else:
+            names, instruction = [*toolbox.names, "answer"], P.REACT_NEXT
+        schema = action_schema([x for x in names if x != "answer"])
+        if n == 0:
+            schema["properties"]["action"]["enum"] = list(toolbox.names)
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": _react_user(item, steps, instruction)},
+        ]
+        reply = await env.model.generate_json(
+            messages, schema=schema, schema_name="action", temperature=0
+        )
+        outcome.add(reply)
+        action = str(reply.data.get("action", "answer"))
+        text = str(reply.data.get("input", ""))
+        if n == 0 and action not in toolbox.names:
+            # A backend without grammar-constrained output may skip the tool anyway: search
+            # with the question, so the baseline never answers unsearched.
+            action, text = toolbox.names[0], item.question
+            outcome.detail["forced_first_tool"] = True
+        if action == "answer" or action not in toolbox.names:
+            outcome.prediction = text
+            break
+        earlier = next(
+            (i for i, s in enumerate(steps, 1) if (s["action"], s["input"]) == (action, text)),
+            None,
+        )
+        if earlier is not None:  # the same call again: say so instead of repeating it
+            output = P.REACT_REPEAT.format(step=earlier)
+            outcome.detail["repeats"] = outcome.detail.get("repeats", 0) + 1
+        else:
+            output = (await toolbox.call(action, text)).output
+            outcome.tool_calls += 1
+        steps.append(
+            {
+                "reasoning": str(reply.data.get("reasoning", ""))[:300],
+                "action": action,
+                "input": text,
+                "output": output,
+            }
+        )
+    outcome.detail["steps"] = [{"action": s["action"], "input": s["input"]} for s in steps]
+    return outcome
+
+
+BUILD_SETTINGS = frozenset({"scorer"})
+"""GRAM settings that shape the graph (the rest go into each run's context)."""
+
+
+async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
+    """Run the recursive graph, with the item's tools and the given settings.
+
+    Args:
+        item: The item.
+        env: Model, tools and the default budget.
+        settings: Context fields (``max_depth``, ``width``, ``max_llm_calls``...) and build
+            options (``scorer``: ``"llm"``).
+
+    Returns:
+        The outcome (``tree`` set; ``detail`` has ``nodes`` and ``stopped_by``).
+    """
+    from langgraph_gram.graph import create_gram_graph
+
+    build = {k: v for k, v in settings.items() if k in BUILD_SETTINGS}
+    context = {k: v for k, v in settings.items() if k not in BUILD_SETTINGS}
+    graph = create_gram_graph(env.model, tools=env.tools, budget=env.budget, **build)
+    context.setdefault("seed", env.seed)
+    result = await graph.ainvoke({"question": item.question}, context=context)
+    usage = result.get("usage") or {}
+    return Outcome(
+        prediction=str(result.get("answer") or ""),
+        llm_calls=int(usage.get("llm_calls", 0)),
+        tool_calls=int(usage.get("tool_calls", 0)),
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+        tree=result.get("tree"),
+        detail={
+            "nodes": len(result.get("tree") or {}),
+            "stopped_by": result.get("stopped_by"),
+            "citations": [c.get("id") for c in result.get("citations") or []],
+        },
+    )
+
+
+METHODS: dict[str, MethodFn] = {
+    "direct": direct,
+    "cot": cot,
+    "self_consistency": self_consistency,
+    "react": react,
+    "gram": gram,
+}
+"""The methods by name."""

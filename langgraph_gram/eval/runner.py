@@ -1,0 +1,354 @@
+"""Run methods over a dataset, one JSON line per (item, method), resumably.
+
+    rows = await run_eval(dataset, methods=parse_methods("direct,react,gram"), model=endpoint,
+                          out_dir=Path("runs/fictional"))
+
+Each finished (item, method) is appended to ``out_dir/items.jsonl`` as soon as it is scored, so
+a crash or Ctrl-C loses at most the items in flight. A rerun skips the pairs already answered
+and retries those that ended in an error (endpoint down, crash): errors are recorded apart and
+never scored as wrong answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.tools import BaseTool
+
+from langgraph_gram.context import Budget
+from langgraph_gram.errors import ConfigurationError
+from langgraph_gram.eval.checks import check_prediction
+from langgraph_gram.eval.datasets import Dataset, EvalItem
+from langgraph_gram.eval.methods import METHODS, MethodEnv
+from langgraph_gram.eval.report import load_rows
+from langgraph_gram.llm import StructuredLLM, as_structured_llm
+
+ITEMS_FILE = "items.jsonl"
+"""The per-item results file inside an output folder."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method with its settings, e.g. ``gram[max_depth=2,width=3]``.
+
+    Attributes:
+        name: The method's name (a key of :data:`~langgraph_gram.eval.methods.METHODS`).
+        settings: Its settings (context fields for ``gram``; ``k`` for self-consistency...).
+    """
+
+    name: str
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The name results are filed under: ``gram`` or ``gram[max_depth=2,width=3]``."""
+        if not self.settings:
+            return self.name
+        inner = ",".join(f"{k}={v}" for k, v in self.settings)
+        return f"{self.name}[{inner}]"
+
+    def options(self) -> dict[str, Any]:
+        """Return the settings as a dict."""
+        return dict(self.settings)
+
+
+def _value(text: str) -> Any:
+    text = text.strip()
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+_SPEC = re.compile(r"^(\w+)(?:\[(.*)\])?$")
+
+
+def parse_method(text: str) -> MethodSpec:
+    """Parse ``name`` or ``name[key=value,...]``.
+
+    Args:
+        text: The method text.
+
+    Returns:
+        The spec (settings sorted by key).
+
+    Raises:
+        ConfigurationError: Unknown method or malformed settings.
+    """
+    match = _SPEC.match(text.strip())
+    if not match or match.group(1) not in METHODS:
+        raise ConfigurationError(f"unknown method {text!r}; known: {', '.join(METHODS)}")
+    settings = []
+    for part in filter(None, (match.group(2) or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigurationError(f"malformed setting {part!r} in {text!r} (want key=value)")
+        settings.append((key.strip(), _value(value)))
+    return MethodSpec(match.group(1), tuple(sorted(settings)))
+
+
+def parse_methods(text: str) -> list[MethodSpec]:
+    """Parse a comma-separated method list; commas inside ``[...]`` belong to settings.
+
+    Args:
+        text: E.g. ``"direct,cot,self_consistency[k=3],gram"``.
+
+    Returns:
+        The specs, in order.
+    """
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [parse_method(p) for p in parts if p.strip()]
+
+
+def parse_sweep(text: str | Sequence[str], *, base: MethodSpec | None = None) -> list[MethodSpec]:
+    """Expand a grid of GRAM settings: ``"max_depth=1,2,3 width=1,3"`` gives six specs.
+
+    Args:
+        text: Space-separated ``key=v1,v2`` axes (or a list of them).
+        base: Settings every grid point starts from (default: plain ``gram``).
+
+    Returns:
+        One ``gram[...]`` spec per grid point, the first axis varying slowest.
+
+    Raises:
+        ConfigurationError: A malformed axis.
+    """
+    axes = text.split() if isinstance(text, str) else list(text)
+    keys, values = [], []
+    for axis in axes:
+        key, sep, listed = axis.partition("=")
+        if not sep or not listed:
+            raise ConfigurationError(f"malformed sweep axis {axis!r} (want key=v1,v2,...)")
+        keys.append(key.strip())
+        values.append([_value(v) for v in listed.split(",") if v.strip()])
+    start = dict(base.settings) if base else {}
+    specs = []
+    for point in itertools.product(*values):
+        settings = {**start, **dict(zip(keys, point, strict=True))}
+        specs.append(MethodSpec("gram", tuple(sorted(settings.items()))))
+    return specs
+
+
+ToolFactory = Callable[[Dataset, EvalItem], list[BaseTool]]
+"""Builds one item's tools (the same for every method)."""
+
+
+def default_tools(dataset: Dataset, item: EvalItem, *, top_k: int = 4) -> list[BaseTool]:
+    """Build the tools every method gets for an item.
+
+    Args:
+        dataset: The dataset (its shared corpus, if any).
+        item: The item (its own passages, if any).
+        top_k: Passages per search.
+
+    Returns:
+        A search over the item's passages or the dataset's corpus for QA with passages; a
+        calculator for math and game24; a Python runner for code; nothing otherwise.
+    """
+    from langgraph_gram.tools import (
+        calculator_tool,
+        corpus_search_tool,
+        passages_search_tool,
+        python_tool,
+    )
+
+    if item.kind == "qa":
+        if item.passages:
+            return [passages_search_tool(item.passages, k=top_k)]
+        if dataset.corpus is not None:
+            return [corpus_search_tool(dataset.corpus, k=top_k)]
+        return []
+    if item.kind in ("math", "game24"):
+        return [calculator_tool()]
+    if item.kind == "code":
+        return [python_tool()]
+    return []
+
+
+@dataclass
+class EvalRun:
+    """The configuration of one evaluation run.
+
+    Attributes:
+        dataset: The items (already selected) and their corpus.
+        methods: The methods, each with its settings.
+        model: The model every method uses (an endpoint or a LangChain chat model).
+        out_dir: Where ``items.jsonl`` and the reports go.
+        concurrency: Items in flight at once (the endpoint bounds requests separately).
+        top_k: Passages per search.
+        seed: Base sampling seed.
+        budget: GRAM's default budget.
+        tools: Builds each item's tools (default: :func:`default_tools`).
+    """
+
+    dataset: Dataset
+    methods: list[MethodSpec]
+    model: StructuredLLM | Any
+    out_dir: Path
+    concurrency: int = 1
+    top_k: int = 4
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    tools: ToolFactory | None = None
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, Any]:
+    """Run one method on one item and score it.
+
+    Args:
+        run: The run's configuration.
+        item: The item.
+        spec: The method.
+
+    Returns:
+        The result row (``error`` set, and nothing scored, when the method failed).
+    """
+    if run.tools is not None:
+        tools = run.tools(run.dataset, item)
+    else:
+        tools = default_tools(run.dataset, item, top_k=run.top_k)
+    env = MethodEnv(
+        as_structured_llm(run.model), tools, top_k=run.top_k, seed=run.seed, budget=run.budget
+    )
+    row: dict[str, Any] = {
+        "id": item.id,
+        "dataset": run.dataset.name,
+        "method": spec.key,
+        "settings": spec.options(),
+        "type": item.type,
+        "question": item.question,
+        "gold": item.answer,
+    }
+    started = time.monotonic()
+    try:
+        outcome = await METHODS[spec.name](item, env, spec.options())
+    except Exception as exc:  # recorded as an error row and retried by the next run
+        row.update(
+            prediction=None,
+            em=None,
+            f1=None,
+            correct=None,
+            llm_calls=0,
+            tool_calls=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            seconds=round(time.monotonic() - started, 2),
+            error=_error_text(exc),
+        )
+        return row
+    seconds = round(time.monotonic() - started, 2)
+    check = await check_prediction(item, outcome.prediction, tree=outcome.tree)
+    row.update(
+        prediction=outcome.prediction,
+        em=check.em,
+        f1=check.f1,
+        correct=check.correct,
+        llm_calls=outcome.llm_calls,
+        tool_calls=outcome.tool_calls,
+        prompt_tokens=outcome.prompt_tokens,
+        completion_tokens=outcome.completion_tokens,
+        seconds=seconds,
+        error=None,
+        detail={**outcome.detail, **({"check": check.detail} if check.detail else {})},
+    )
+    return row
+
+
+def pending_pairs(
+    items: Iterable[EvalItem], methods: Sequence[MethodSpec], done: set[tuple[str, str]]
+) -> list[tuple[EvalItem, MethodSpec]]:
+    """List the (item, method) pairs still to run, item by item (so a cut run stays paired).
+
+    Args:
+        items: The items.
+        methods: The methods.
+        done: ``(id, method key)`` pairs already answered without error.
+
+    Returns:
+        The pairs to run, in order.
+    """
+    return [(i, m) for i in items for m in methods if (i.id, m.key) not in done]
+
+
+async def run_eval(
+    run: EvalRun,
+    *,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run every method on every item not yet answered, appending rows to ``items.jsonl``.
+
+    Args:
+        run: The configuration.
+        on_row: Called with each new row (a progress display).
+
+    Returns:
+        Every row of the output file for these items and methods (earlier runs' included),
+        the last one per (item, method).
+
+    Raises:
+        ConfigurationError: A method name is unknown or the output folder cannot be made.
+    """
+    for spec in run.methods:
+        if spec.name not in METHODS:
+            raise ConfigurationError(f"unknown method {spec.name!r}")
+    try:
+        run.out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {run.out_dir}: {exc}") from exc
+    path = run.out_dir / ITEMS_FILE
+    previous = load_rows(path) if path.exists() else []
+    done = {(r["id"], r["method"]) for r in previous if not r.get("error")}
+    pairs = pending_pairs(run.dataset.items, run.methods, done)
+    gate = asyncio.Semaphore(max(1, run.concurrency))
+    write_lock = asyncio.Lock()
+
+    async def one(item: EvalItem, spec: MethodSpec) -> None:
+        async with gate:
+            row = await run_item(run, item, spec)
+        async with write_lock:
+            with path.open("a", encoding="utf-8") as sink:
+                sink.write(json.dumps(row, default=str) + "\n")
+        if on_row is not None:
+            on_row(row)
+
+    await asyncio.gather(*(one(item, spec) for item, spec in pairs))
+    ids = {i.id for i in run.dataset.items}
+    keys = {m.key for m in run.methods}
+    return [r for r in load_rows(path) if r["id"] in ids and r["method"] in keys]
+
+
+def count_pending(run: EvalRun) -> int:
+    """How many (item, method) pairs a :func:`run_eval` call would run.
+
+    Args:
+        run: The configuration.
+
+    Returns:
+        The number of pairs not yet answered without error.
+    """
+    path = run.out_dir / ITEMS_FILE
+    previous = load_rows(path) if path.exists() else []
+    done = {(r["id"], r["method"]) for r in previous if not r.get("error")}
+    return len(pending_pairs(run.dataset.items, run.methods, done))
