@@ -27,6 +27,7 @@ from langgraph.runtime import Runtime
 
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
+from langgraph_gram.number_facts import number_facts
 from langgraph_gram.prompts import (
     ANSWER_SCHEMA,
     DECOMPOSE_SCHEMA,
@@ -107,9 +108,27 @@ def render_context(ctx: dict[str, Any], prompts: Prompts) -> str:
         lines = "\n".join(f"{i}. {q}" for i, q in enumerate(ctx["path"], 1))
         parts.append(fill(prompts.context_path, path=lines))
     if ctx.get("known"):
-        lines = "\n".join(f"- {k['question']} -> {k['answer']}" for k in ctx["known"])
+        known = ctx["known"]
+        lines = "\n".join(f"{i}. {k['question']} -> {k['answer']}" for i, k in enumerate(known, 1))
         parts.append(fill(prompts.context_known, known=lines))
+        parts.append(facts_text([(k["question"], k["answer"]) for k in known], prompts))
     return "".join(parts)
+
+
+def facts_text(answers: Sequence[tuple[str, str]], prompts: Prompts) -> str:
+    """Render the exact order and differences of numeric answers, as a prompt line (or "").
+
+    Args:
+        answers: ``(question, answer)`` pairs a step sees.
+        prompts: The prompt templates (``number_facts``; empty disables the line).
+
+    Returns:
+        The line, or "" when fewer than two answers are numbers.
+    """
+    if not prompts.number_facts:
+        return ""
+    facts = number_facts([a for _, a in answers], [q for q, _ in answers])
+    return fill(prompts.number_facts, facts="; ".join(facts)) if facts else ""
 
 
 def normalize_subproblems(
@@ -836,6 +855,9 @@ class Workers:
         children = "\n".join(
             f"{i}. {c['question']} -> {c['answer']}" for i, c in enumerate(ctx["children"], 1)
         )
+        facts = facts_text([(c["question"], c["answer"]) for c in ctx["children"]], self.prompts)
+        if facts:
+            children += "\n" + facts.rstrip("\n")
         messages: list[Message] = [
             {"role": "system", "content": self.system},
             {

@@ -21,6 +21,8 @@ PLAN examples:
 Q: What is the capital of the country where the inventor of dynamite was born? -> {"subproblems": [{"question": "Who invented dynamite?", "depends_on": []}, {"question": "In which country was #1 born?", "depends_on": [0]}, {"question": "What is the capital of #2?", "depends_on": [1]}]}
 Q: Which river flows through the city where the author of Faust died? -> {"subproblems": [{"question": "Who wrote Faust?", "depends_on": []}, {"question": "In which city did #1 die?", "depends_on": [0]}, {"question": "Which river flows through #2?", "depends_on": [1]}]}
 Q: Are the Nile and the Amazon longer than 6000 km each? -> {"subproblems": [{"question": "How long is the Nile in km?", "depends_on": []}, {"question": "How long is the Amazon in km?", "depends_on": []}, {"question": "Are #1 and #2 both longer than 6000 km?", "depends_on": [0, 1]}]}
+Q: Who was born first, the director of Jaws or the director of Alien? -> {"subproblems": [{"question": "Who directed Jaws?", "depends_on": []}, {"question": "Who directed Alien?", "depends_on": []}, {"question": "In which year was #1 born?", "depends_on": [0]}, {"question": "In which year was #2 born?", "depends_on": [1]}]}
+Q: How many years after the Eiffel Tower was built did its designer die? -> {"subproblems": [{"question": "Who designed the Eiffel Tower?", "depends_on": []}, {"question": "In which year was the Eiffel Tower built?", "depends_on": []}, {"question": "In which year did #1 die?", "depends_on": [0]}]}
 Q: In which year was Marie Curie born? -> {"subproblems": []}
 Q: Who founded Microsoft? -> {"subproblems": []}
 Q: In which city was Ada Lovelace born? -> {"subproblems": []}
@@ -84,6 +86,9 @@ CONTEXT_PATH = "It is being solved through these steps:\n{path}\n"
 
 CONTEXT_KNOWN = "Known answers:\n{known}\n"
 """How the answers a node depends on are shown (one ``- Q -> A`` line each)."""
+
+NUMBER_FACTS = "Computed exactly from these answers: {facts}.\n"
+"""Order and differences of the numeric answers a step sees (see :mod:`~langgraph_gram.number_facts`)."""
 
 NO_ANSWER = "(no answer)"
 """Shown in place of an answer that does not exist (a failed or cut node)."""
@@ -166,6 +171,7 @@ class Prompts:
         context_root: See :data:`CONTEXT_ROOT`.
         context_path: See :data:`CONTEXT_PATH`.
         context_known: See :data:`CONTEXT_KNOWN`.
+        number_facts: See :data:`NUMBER_FACTS` (``{facts}``; empty to show none).
         no_answer: See :data:`NO_ANSWER`.
     """
 
@@ -181,6 +187,7 @@ class Prompts:
     context_root: str = CONTEXT_ROOT
     context_path: str = CONTEXT_PATH
     context_known: str = CONTEXT_KNOWN
+    number_facts: str = NUMBER_FACTS
     no_answer: str = NO_ANSWER
 
 
