@@ -199,8 +199,57 @@ def normalize_subproblems(
             j = int(ref) - 1
             if 0 <= j < i:
                 valid.add(j)
+        if not valid and i > 0 and names_nothing(question):
+            valid.update(range(i))  # "When was the founder born?" needs what came before
         clean.append((question, sorted(valid)))
     return clean, cut
+
+
+_NAMING = re.compile(r"\d|[\"“”']")
+
+
+def names_nothing(question: str) -> bool:
+    """Tell whether a question names no entity of its own (so it must refer to earlier answers).
+
+    A question names something when a word after its first is capitalised, or it holds a
+    number or a quotation: "When was the founder born?" names nothing; "When was Ada Lovelace
+    born?" and "What is 17 times 23?" do. A sub-question that names nothing and declares no
+    dependency gets the earlier sub-questions' answers, which small models forget to declare.
+
+    Args:
+        question: A sub-question.
+
+    Returns:
+        Whether it names nothing.
+    """
+    words = question.split()[1:]
+    if any(w[:1].isupper() for w in words):
+        return False
+    return not _NAMING.search(question)
+
+
+def prefetch_query(question: str, known: Sequence[dict[str, Any]]) -> str:
+    """Build the search query a leaf's retriever is called with.
+
+    The question, plus the short answers it depends on that it does not already contain:
+    "In which year was the founder born?" with the known answer "Shaelbram Nontrersha"
+    searches for both, so the retriever can find the founder's own page.
+
+    Args:
+        question: The leaf's question (references resolved).
+        known: The ``{"question", "answer"}`` dependencies the leaf sees.
+
+    Returns:
+        The query.
+    """
+    extra = [
+        str(k["answer"]).strip()
+        for k in known
+        if k.get("answer")
+        and len(str(k["answer"])) <= 60
+        and normalize_text(str(k["answer"])) not in normalize_text(question)
+    ]
+    return " ".join([question, *extra])
 
 
 def graph_fingerprint(llm: Any, toolbox: Toolbox | None, prompts: Prompts) -> str:
@@ -763,8 +812,9 @@ class Workers:
         toolbox = self.toolbox
         ctx, node_id = task["context"], task["node_id"]
         question = ctx["question"]
+        query = prefetch_query(question, ctx.get("known") or [])
         observations: list[Observation] = [
-            await toolbox.call(tool.name, question) for tool in toolbox.prefetch
+            await toolbox.call(tool.name, query) for tool in toolbox.prefetch
         ]
         spent = {"calls": 0, "prompt": 0, "completion": 0}
         calls_left, steps_left = task["calls"], task.get("tool_steps", 0)

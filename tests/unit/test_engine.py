@@ -162,18 +162,55 @@ def test_bad_dependencies_are_dropped_never_followed():
 
     data = {
         "subproblems": [
-            {"question": "qa", "depends_on": [0, 1, 5]},  # self, later, missing
-            {"question": "qb", "depends_on": [1, -1, "x", None]},  # self, negative, junk
-            {"question": "qc uses #3 and #1", "depends_on": [2, 0]},  # #3 is itself
-            {"question": "qd", "depends_on": 1},  # a bare int
+            {"question": "What is Qa?", "depends_on": [0, 1, 5]},  # self, later, missing
+            {"question": "What is Qb?", "depends_on": [1, -1, "x", None]},  # self, negative, junk
+            {"question": "What is Qc, given #3 and #1?", "depends_on": [2, 0]},  # #3 is itself
+            {"question": "What is Qd?", "depends_on": 1},  # a bare int
             {"question": "Q?", "depends_on": []},  # repeats the parent: dropped
-            {"question": "qa", "depends_on": []},  # repeats a sibling: dropped
-            "qe",
+            {"question": "What is Qa?", "depends_on": []},  # repeats a sibling: dropped
+            "What is Qe?",
         ]
     }
     items, cut = normalize_subproblems(data, parent_question="Q?", limit=4)
     assert cut == 1
-    assert items == [("qa", []), ("qb", []), ("qc uses #3 and #1", [0]), ("qd", [1])]
+    assert items == [
+        ("What is Qa?", []),
+        ("What is Qb?", []),
+        ("What is Qc, given #3 and #1?", [0]),
+        ("What is Qd?", [1]),
+    ]
+
+
+def test_a_subquestion_naming_nothing_depends_on_the_earlier_ones():
+    from langgraph_gram.nodes import names_nothing, normalize_subproblems
+
+    assert names_nothing("In which year was the founder born?")
+    assert not names_nothing("In which year was Ada Lovelace born?")
+    assert not names_nothing("What is 17 times 23?")
+    data = {
+        "subproblems": [
+            {"question": "Who founded Qarvex Labs?", "depends_on": []},
+            {"question": "Who founded Ostra Corp?", "depends_on": []},
+            {"question": "In which year was the founder born?", "depends_on": []},
+        ]
+    }
+    items, _ = normalize_subproblems(data, parent_question="Q?", limit=4)
+    assert [deps for _, deps in items] == [[], [], [0, 1]]
+
+
+def test_prefetch_query_adds_the_answers_a_leaf_depends_on():
+    from langgraph_gram.nodes import prefetch_query
+
+    known = [
+        {"question": "Who founded Qarvex Labs?", "answer": "Ilmo Trastive"},
+        {"question": "When?", "answer": "1961"},
+    ]
+    assert prefetch_query("In which year was the founder born?", known) == (
+        "In which year was the founder born? Ilmo Trastive 1961"
+    )
+    assert prefetch_query("Where was Ilmo Trastive born?", known[:1]) == (
+        "Where was Ilmo Trastive born?"
+    )
 
 
 async def test_cyclic_and_self_dependencies_do_not_hang():
@@ -184,7 +221,7 @@ async def test_cyclic_and_self_dependencies_do_not_hang():
                     "subproblems": [
                         {"question": "x #2", "depends_on": [1]},
                         {"question": "y #1", "depends_on": [0, 1]},
-                        {"question": "z", "depends_on": [2, 3, 99]},
+                        {"question": "What is Z?", "depends_on": [2, 3, 99]},
                     ]
                 }
             )
@@ -304,7 +341,9 @@ async def test_independent_siblings_run_concurrently():
 
     def script(kind, question, messages):
         if kind == "decompose" and question == "Q?":
-            return subproblems(("qa?", []), ("qb?", []), ("qc?", []), ("qd?", []))
+            return subproblems(
+                ("Where is A?", []), ("Where is B?", []), ("Where is C?", []), ("Where is D?", [])
+            )
         if kind == "decompose":
             return subproblems()
         return answer("x")
