@@ -462,7 +462,7 @@ def plan_round(
             task["calls"] += extra
             slack -= extra
             continue
-        if task["kind"] != "solve" or task["tool_steps"]:
+        if task["kind"] != "solve":
             continue
         node = view.get(task["node_id"])
         task["can_redecompose"] = node["depth"] < budget.max_depth and not node.get("redecomposed")

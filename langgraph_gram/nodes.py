@@ -857,6 +857,10 @@ class Workers:
                 made.append({"tool": action, "input": value, "error": observations[-1].error})
                 emit("tool", node_id=node_id, tool=action, input=value)
                 steps_left -= 1
+            if task.get("samples", 1) > 1 or task.get("judge_calls", 0):
+                return await self._sample_with_observations(
+                    task, observations, made, spent, calls_left
+                )
             if not answer:
                 observed = render_observations(observations, self.prompts.observation)
                 reply = await self._call(
@@ -890,6 +894,40 @@ class Workers:
         }
         emit("solved", node_id=node_id, answer=answer, citations=update["citations"])
         return {"tree": {node_id: update}, "usage": usage}
+
+    async def _sample_with_observations(
+        self,
+        task: dict[str, Any],
+        observations: list[Observation],
+        made: list[dict[str, Any]],
+        spent: dict[str, int],
+        calls_left: int,
+    ) -> dict[str, Any]:
+        """Finish a tool-using leaf with width: sample its answer from what the tools returned.
+
+        The act loop gathered the observations; the answer is then sampled, voted and scored
+        like a tool-less leaf's (:meth:`_answer`), within the calls the leaf has left.
+        """
+        ctx, node_id = task["context"], task["node_id"]
+        judges = task.get("judge_calls", 0)
+        samples = max(1, min(task.get("samples", 1), calls_left - judges))
+        observed = render_observations(observations, self.prompts.observation)
+        result = await self._answer(
+            {**task, "calls": max(1, calls_left), "samples": samples},
+            self._solve_messages(ctx, observed),
+            "solve",
+        )
+        update = result["tree"][node_id]
+        update["tool_calls"] = made
+        update["llm_calls"] = update.get("llm_calls", 0) + spent["calls"]
+        if update.get("answer"):
+            update["citations"] = cite(update["answer"], observations, ctx["question"])
+        usage = merge_usage(
+            result["usage"],
+            usage_delta("solve", spent["calls"], spent["prompt"], spent["completion"]),
+        )
+        usage["tool_calls"] = len(made) + len(self.toolbox.prefetch if self.toolbox else [])
+        return {**result, "usage": usage}
 
     async def aggregate(self, task: dict[str, Any]) -> dict[str, Any]:
         """Combine a node's children's answers into its own.

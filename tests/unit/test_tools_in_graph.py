@@ -229,3 +229,31 @@ def test_citations_keep_the_passage_about_the_question_subject():
     ]
     assert [c["id"] for c in cite("Amber", obs)] == ["a", "b"]
     assert cite("Nile", obs, "Which river?") == []
+
+
+async def test_width_samples_a_tool_leaf_answer_from_its_observations():
+    replies = iter(["Pelvoran", "Ostra", "Pelvoran"])
+    prompts = []
+
+    def script(kind, question, messages):
+        user = messages[-1].content
+        if kind == "decompose":
+            return subproblems()
+        if user.startswith("Task: ACT"):
+            return act("answer", "Ostra")  # the act loop's own answer is not the final word
+        prompts.append(user)
+        return answer(next(replies))
+
+    log = []
+    graph = create_gram_graph(scripted(script), tools=[make_search(log)], width=3)
+    result = await graph.ainvoke(
+        {"question": "In which city was Ilmo Trastive born?"}, context={"halt_agreement": 0}
+    )
+    root = result["tree"]["0"]
+    assert len(root["candidates"]) == 3
+    assert root["answer"] == "Pelvoran"  # the vote
+    assert all("Ilmo Trastive (born 1930 in Pelvoran)" in p for p in prompts)
+    assert root["citations"] == [{"id": "d2", "title": "Ilmo Trastive"}]
+    assert result["usage"]["tool_calls"] == 1
+    # three sampled plans (all atomic), the act step, then three answer samples
+    assert result["usage"]["llm_calls"] == 3 + 1 + 3

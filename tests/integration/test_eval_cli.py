@@ -1,0 +1,145 @@
+"""`gram eval` end to end over HTTP: every built-in dataset and method, errors, resume, sweeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from langgraph_gram.cli import main
+from langgraph_gram.eval.datasets import LOADERS, load_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples" / "data"
+SUMMARY_KEYS = {
+    "n",
+    "em",
+    "f1",
+    "accuracy",
+    "llm_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "seconds",
+}
+METHODS = ["direct", "cot", "self_consistency", "react", "gram"]
+
+
+def rows_of(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+
+
+def endpoint_args(server) -> list[str]:
+    return ["--base-url", server.base_url, "--model", server.model]
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data not present")
+@pytest.mark.parametrize("dataset", sorted(LOADERS))
+def test_every_method_runs_on_every_builtin_dataset(dataset, fault_server, tmp_path):
+    out = tmp_path / dataset
+    status = main(
+        [
+            "eval",
+            "--dataset",
+            dataset,
+            "--data",
+            str(SHARED_DATA / dataset),
+            "--limit",
+            "1",
+            "--max-depth",
+            "1",
+            "--out",
+            str(out),
+            *endpoint_args(fault_server),
+        ]
+    )
+    assert status == 0
+    rows = rows_of(out)
+    assert sorted(r["method"] for r in rows) == sorted(METHODS)
+    assert all(r["error"] is None for r in rows), [r["error"] for r in rows]
+    assert all(isinstance(r["correct"], bool) for r in rows)
+    item = load_dataset(dataset, SHARED_DATA / dataset).items[0]
+    assert {r["id"] for r in rows} == {item.id}
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == set(METHODS)
+    assert all(set(v) == SUMMARY_KEYS for v in summary.values())
+    assert (out / "summary.md").read_text().count("|") > 20
+    assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    react = next(r for r in rows if r["method"] == "react")
+    has_tools = item.kind != "plan" and item.kind != "letters" and (
+        item.kind != "qa" or dataset not in ("bamboogle",)
+    )
+    assert (react["tool_calls"] >= 1) == has_tools
+
+
+def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
+    closed_port_url, fault_server, tmp_path
+):
+    out = tmp_path / "out"
+    common = [
+        "eval",
+        "--questions",
+        str(EXAMPLES / "tiny_questions.jsonl"),
+        "--corpus",
+        str(EXAMPLES / "tiny_corpus.jsonl"),
+        "--methods",
+        "direct,react",
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+    ]
+    status = main([*common, "--base-url", closed_port_url, "--model", "m"])
+    assert status == 2
+    failed = rows_of(out)
+    assert len(failed) == 4
+    assert all(closed_port_url in r["error"] for r in failed)
+    assert all(r["correct"] is None for r in failed)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["direct"]["n"] == 0  # failures are never scored as wrong answers
+
+    assert main([*common, *endpoint_args(fault_server)]) == 0
+    rows = rows_of(out)
+    assert len(rows) == 8  # four failures, then four answers
+    assert all(r["error"] is None for r in rows[4:])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["direct"]["n"] == 2 and summary["react"]["n"] == 2
+    requests_before = len(fault_server.requests)
+    assert main([*common, *endpoint_args(fault_server)]) == 0  # nothing left to run
+    assert len(fault_server.requests) == requests_before
+    assert len(rows_of(out)) == 8
+
+
+def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path):
+    out = tmp_path / "sweep"
+    status = main(
+        [
+            "eval",
+            "--questions",
+            str(EXAMPLES / "tiny_questions.jsonl"),
+            "--corpus",
+            str(EXAMPLES / "tiny_corpus.jsonl"),
+            "--methods",
+            "",
+            "--sweep",
+            "max_depth=0,1 width=1,2",
+            "--limit",
+            "2",
+            "--out",
+            str(out),
+            *endpoint_args(fault_server),
+        ]
+    )
+    assert status == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {
+        "gram[max_depth=0,width=1]",
+        "gram[max_depth=0,width=2]",
+        "gram[max_depth=1,width=1]",
+        "gram[max_depth=1,width=2]",
+    }
+    wide = summary["gram[max_depth=0,width=2]"]["llm_calls"]
+    narrow = summary["gram[max_depth=0,width=1]"]["llm_calls"]
+    assert wide > narrow  # width samples more
+    assert (out / "depth_width.png").read_bytes()[:4] == b"\x89PNG"
