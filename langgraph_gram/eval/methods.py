@@ -253,7 +253,10 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
     """Reason and act: one JSON tool step per call, the first one a tool call.
 
     The first step's schema offers only tools; a backend that ignores it gets the first tool
-    called with the question (``detail["forced_first_tool"]``).
+    called with the question (``detail["forced_first_tool"]``). A step that repeats an
+    earlier call is asked again once with sampling (greedy decoding loops otherwise); a
+    repeat that persists is not run again but answered with a note pointing at the earlier
+    result.
 
     Without tools this is chain of thought (``detail["tools"]`` is then empty).
 
@@ -288,12 +291,24 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
             {"role": "system", "content": system},
             {"role": "user", "content": _react_user(item, steps, instruction)},
         ]
-        reply = await env.model.generate_json(
-            messages, schema=schema, schema_name="action", temperature=0
-        )
-        outcome.add(reply)
-        action = str(reply.data.get("action", "answer"))
-        text = str(reply.data.get("input", ""))
+        for attempt in range(1 + RESAMPLE_REPEATS):
+            # Greedy decoding repeats itself: a call identical to an earlier one is asked
+            # again with sampling before it is let through.
+            reply = await env.model.generate_json(
+                messages,
+                schema=schema,
+                schema_name="action",
+                temperature=0 if attempt == 0 else 0.8,
+                seed=None if attempt == 0 else env.seed + 100 * n + attempt,
+            )
+            outcome.add(reply)
+            action = str(reply.data.get("action", "answer"))
+            text = str(reply.data.get("input", ""))
+            if attempt == RESAMPLE_REPEATS or not any(
+                (s["action"], s["input"]) == (action, text) for s in steps
+            ):
+                break
+            outcome.detail["resampled"] = outcome.detail.get("resampled", 0) + 1
         if n == 0 and action not in toolbox.names:
             # A backend without grammar-constrained output may skip the tool anyway: search
             # with the question, so the baseline never answers unsearched.
@@ -323,6 +338,9 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
     outcome.detail["steps"] = [{"action": s["action"], "input": s["input"]} for s in steps]
     return outcome
 
+
+RESAMPLE_REPEATS = 1
+"""How many times a ``react`` step that repeats an earlier call is asked again (sampled)."""
 
 BUILD_SETTINGS = frozenset({"scorer"})
 """GRAM settings that shape the graph (the rest go into each run's context)."""

@@ -67,8 +67,10 @@ def test_every_method_runs_on_every_builtin_dataset(dataset, fault_server, tmp_p
     assert (out / "summary.md").read_text().count("|") > 20
     assert (out / "accuracy_vs_tokens.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     react = next(r for r in rows if r["method"] == "react")
-    has_tools = item.kind != "plan" and item.kind != "letters" and (
-        item.kind != "qa" or dataset not in ("bamboogle",)
+    has_tools = (
+        item.kind != "plan"
+        and item.kind != "letters"
+        and (item.kind != "qa" or dataset not in ("bamboogle",))
     )
     assert (react["tool_calls"] >= 1) == has_tools
 

@@ -248,10 +248,19 @@ async def test_runner_runs_every_method_and_sweep_point(tmp_path):
     assert sum(r["correct"] for r in rows if r["id"] == "a") == 3
 
 
-async def test_react_does_not_repeat_an_identical_call():
+async def test_react_resamples_then_refuses_an_identical_call():
     model = react_script(
-        [("search", "Qarvex Labs"), ("search", "Qarvex Labs"), ("answer", "Pelvoran")]
+        [
+            ("search", "Qarvex Labs"),
+            ("search", "Qarvex Labs"),  # a repeat: asked again with sampling
+            ("search", "Qarvex Labs"),  # still a repeat: noted, not run
+            ("search", "Ilmo Trastive"),
+            ("answer", "Pelvoran"),
+        ]
     )
     outcome = await METHODS["react"](ITEM, env_for(model), {})
-    assert outcome.tool_calls == 1 and outcome.detail["repeats"] == 1
+    assert outcome.tool_calls == 2 and outcome.detail["repeats"] == 1
+    assert outcome.detail["resampled"] == 1
+    assert outcome.llm_calls == 5
     assert "same call as step 1" in user_text(model.calls[-1]["messages"])
+    assert outcome.prediction == "Pelvoran"
