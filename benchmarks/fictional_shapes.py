@@ -1,4 +1,4 @@
-"""Held-out question shapes over the fictional multi-hop world, to check we are not template-tuned.
+r"""Held-out question shapes over the fictional multi-hop world, to check we are not template-tuned.
 
 The development set ``fictional_multihop/questions.jsonl`` uses six templates (chain2, chain3,
 chain3_spouse, compare_founded, compare_founders, years_after). This script parses the same
@@ -76,12 +76,15 @@ DEV_TEMPLATES: frozenset[str] = frozenset(
 
 _NAME = r"[^.()]+?"
 _PERSON = re.compile(
-    rf"^(?P<name>{_NAME}) \(born (?P<year>\d{{1,4}}) in (?P<city>{_NAME})\) is an? (?P<role>{_NAME})$"
+    rf"^(?P<name>{_NAME}) \(born (?P<year>\d{{1,4}}) in (?P<city>{_NAME})\) "
+    rf"is an? (?P<role>{_NAME})$"
 )
 _SIBLING = re.compile(rf"^(?P<subject>{_NAME}) has an? sibling, (?P<other>{_NAME})$")
 _SPOUSE = re.compile(rf"^(?P<subject>{_NAME}) is married to (?P<other>{_NAME})$")
 _WORKS = re.compile(rf"^(?P<subject>{_NAME}) works for (?P<company>{_NAME})$")
-_FOUNDED = re.compile(rf"^In (?P<year>\d{{1,4}}), (?P<subject>{_NAME}) founded (?P<company>{_NAME})$")
+_FOUNDED = re.compile(
+    rf"^In (?P<year>\d{{1,4}}), (?P<subject>{_NAME}) founded (?P<company>{_NAME})$"
+)
 _COMPANY = re.compile(
     rf"^(?P<name>{_NAME}) is an? (?P<industry>{_NAME}) company founded in (?P<year>\d{{1,4}}) "
     rf"by (?P<founder>{_NAME})$"
@@ -200,19 +203,19 @@ class World:
         return name if name is not None and name in self.companies else None
 
     def sibling(self, name: str) -> str | None:
-        """The only sibling of ``name`` (None when there are zero or several)."""
+        """Return the only sibling of ``name`` (None when there are zero or several)."""
         return self._person(_one(self.sibling_set(name)))
 
     def spouse(self, name: str) -> str | None:
-        """The only spouse of ``name``."""
+        """Return the only spouse of ``name``."""
         return self._person(_one(self.spouse_set(name)))
 
     def founder(self, company: str) -> str | None:
-        """The only founder of ``company``."""
+        """Return the only founder of ``company``."""
         return self._person(_one(self.founder_set(company)))
 
     def employer(self, name: str) -> str | None:
-        """The only company ``name`` works for."""
+        """Return the only company ``name`` works for."""
         person = self.people.get(name)
         return self._company(_one(person.employers)) if person else None
 
@@ -222,17 +225,17 @@ class World:
         return self._city(_one(person.birth_cities)) if person else None
 
     def birth_year(self, name: str) -> int | None:
-        """The year ``name`` was born."""
+        """Return the year ``name`` was born."""
         person = self.people.get(name)
         return _one(person.birth_years) if person else None
 
     def role(self, name: str) -> str | None:
-        """What ``name`` does (``"poet"``, ``"engineer"`` ...)."""
+        """Return what ``name`` does (``"poet"``, ``"engineer"`` ...)."""
         person = self.people.get(name)
         return _one(person.roles) if person else None
 
     def founded_year(self, company: str) -> int | None:
-        """The year ``company`` was founded, agreed by its document and its founder's."""
+        """Return the year ``company`` was founded, agreed by its document and its founder's."""
         item = self.companies.get(company)
         if item is None:
             return None
@@ -242,17 +245,17 @@ class World:
         return _one(years)
 
     def headquarters(self, company: str) -> str | None:
-        """The city of ``company``'s headquarters (a city with its own document)."""
+        """Return the city of ``company``'s headquarters (a city with its own document)."""
         item = self.companies.get(company)
         return self._city(_one(item.headquarters)) if item else None
 
     def country(self, city: str) -> str | None:
-        """The country ``city`` is in."""
+        """Return the country ``city`` is in."""
         item = self.cities.get(city)
         return _one(item.countries) if item else None
 
     def river(self, city: str) -> str | None:
-        """The river ``city`` is on."""
+        """Return the river ``city`` is on."""
         item = self.cities.get(city)
         return _one(item.rivers) if item else None
 
@@ -537,6 +540,19 @@ _BUILDERS: dict[str, Callable[[World], Iterable[Candidate]]] = {
 }
 
 
+_HOPS = {  # relation steps from the named entity (entities) to the answer
+    "hq_country": 2,
+    "sibling_city": 3,
+    "founder_employer_hq": 3,
+    "chain4_river": 4,
+    "founder_role": 2,
+    "hq_population": 2,
+    "compare_population": 4,
+    "age_at_founding_spouse": 3,
+    "employer_founder": 2,
+}
+
+
 def candidates(
     world: World,
     shape: str,
@@ -615,32 +631,16 @@ def generate(
                     "answer": candidate.answer,
                     "aliases": list(candidate.aliases),
                     "type": shape,
-                    "hops": _hops(shape),
+                    "hops": _HOPS[shape],
                     "chain": list(candidate.chain),
                 }
             )
     return rows
 
 
-_HOPS = {
-    "hq_country": 2,
-    "sibling_city": 3,
-    "founder_employer_hq": 3,
-    "chain4_river": 4,
-    "founder_role": 2,
-    "hq_population": 2,
-    "compare_population": 4,
-    "age_at_founding_spouse": 3,
-    "employer_founder": 2,
-}
-
-
-def _hops(shape: str) -> int:
-    """How many look-ups a shape needs (documents to read, counting each entity once)."""
-    return _HOPS[shape]
-
-
-def shortfalls(rows: Iterable[dict[str, Any]], per_shape: int, shapes: Sequence[str] = SHAPES):
+def shortfalls(
+    rows: Iterable[dict[str, Any]], per_shape: int, shapes: Sequence[str] = SHAPES
+) -> dict[str, int]:
     """Shapes that got fewer than ``per_shape`` rows, as ``{shape: count}``."""
     counts = Counter(row["type"] for row in rows)
     return {shape: counts[shape] for shape in shapes if counts[shape] < per_shape}
@@ -700,8 +700,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = Counter(row["type"] for row in rows)
     print(
         f"{len(world.people)} people, {len(world.companies)} companies, {len(world.cities)} "
-        f"cities; {len(rows)} questions"
-        + (f" -> {args.out}" if args.out else ""),
+        f"cities; {len(rows)} questions" + (f" -> {args.out}" if args.out else ""),
         file=sys.stderr,
     )
     for shape in args.shapes:
