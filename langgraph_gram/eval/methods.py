@@ -356,7 +356,8 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
             options (``scorer``: ``"llm"``).
 
     Returns:
-        The outcome (``tree`` set; ``detail`` has ``nodes`` and ``stopped_by``).
+        The outcome (``tree`` set; ``detail`` has ``nodes``, ``stopped_by``, ``citations``
+        and a compact ``tree``: node id -> ``[question, answer]``, for failure analysis).
     """
     from langgraph_gram.graph import create_gram_graph
 
@@ -375,6 +376,10 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
         tree=result.get("tree"),
         detail={
             "nodes": len(result.get("tree") or {}),
+            "tree": {
+                node_id: [node.get("question", ""), node.get("answer", "")]
+                for node_id, node in sorted((result.get("tree") or {}).items())
+            },
             "stopped_by": result.get("stopped_by"),
             "citations": [c.get("id") for c in result.get("citations") or []],
         },
