@@ -304,7 +304,10 @@ def _is_gram(method: str) -> bool:
 
 def _default_pairs(methods: Sequence[str]) -> list[tuple[str, str]]:
     baselines = [m for m in methods if m in BASELINES]
-    return [(m, base) for m in methods if _is_gram(m) for base in baselines]
+    pairs = [(m, base) for m in methods if _is_gram(m) for base in baselines]
+    if "gram" in methods:  # settings against the default: gram[width=3] - gram
+        pairs += [(m, "gram") for m in methods if _is_gram(m) and m != "gram"]
+    return pairs
 
 
 def _cell(text: str) -> str:
@@ -369,7 +372,8 @@ def markdown(
         notes: Free text shown under the heading, or lines shown as a bullet list.
         baseline_pairs: The ``(a, b)`` method pairs to compare (``a - b``). By default each
             ``gram`` entry (``gram`` or ``gram[...]``) against each of ``direct``, ``cot``,
-            ``self_consistency`` and ``react`` present.
+            ``self_consistency`` and ``react`` present, and each ``gram[...]`` entry against
+            plain ``gram`` when both are present.
 
     Returns:
         The Markdown text, ending with a newline.

@@ -379,3 +379,12 @@ def test_write_reports_without_sweep_has_no_depth_width(rows, tmp_path):
     paths = write_reports(tmp_path, rows, title="T")
     assert set(paths) == {"summary_json", "summary_md", "accuracy_vs_tokens"}
     assert not (tmp_path / "depth_width.png").exists()
+
+
+def test_default_differences_compare_settings_against_plain_gram():
+    from langgraph_gram.eval.report import _default_pairs
+
+    pairs = _default_pairs(["direct", "gram", "gram[width=3]"])
+    assert ("gram[width=3]", "gram") in pairs
+    assert ("gram", "direct") in pairs and ("gram[width=3]", "direct") in pairs
+    assert ("gram", "gram") not in pairs
