@@ -274,14 +274,14 @@ class CorpusIndex:
         return [{**self.documents[i], "score": round(float(scores[i]), 4)} for i in chosen[:k]]
 
 
-def _format_hits(query: str, hits: list[dict[str, Any]]) -> str:
+def _format_hits(query: str, hits: list[dict[str, Any]], limit: int = PASSAGE_CHARS) -> str:
     if not hits:
         return f"No passages found for {query!r}."
     lines = []
     for hit in hits:
         text = " ".join(hit["text"].split())
-        if len(text) > PASSAGE_CHARS:
-            text = text[: PASSAGE_CHARS - 1].rstrip() + "…"
+        if len(text) > limit:
+            text = text[: limit - 1].rstrip() + "…"
         lines.append(f"[{hit['id']}] {hit['title']}: {text}")
     return "\n".join(lines)
 
@@ -329,6 +329,7 @@ def passages_search_tool(
     k: int = 4,
     name: str = "search",
     description: str | None = None,
+    passage_chars: int = PASSAGE_CHARS,
 ) -> BaseTool:
     """Make the same BM25 search tool over passages held in memory (e.g. one question's own).
 
@@ -337,6 +338,8 @@ def passages_search_tool(
         k: Passages per search.
         name: The tool's name.
         description: The tool's description (a default explains the input).
+        passage_chars: Longest passage text shown (paragraph-length passages such as
+            HotpotQA's need more than the default).
 
     Returns:
         The tool, prefetched at each leaf like :func:`corpus_search_tool`'s. The index is
@@ -357,15 +360,20 @@ def passages_search_tool(
                 built.append(CorpusIndex(documents))
             return built[0]
 
-    return _search_tool(index, k=k, name=name, description=description)
+    return _search_tool(index, k=k, name=name, description=description, passage_chars=passage_chars)
 
 
 def _search_tool(
-    index: Callable[[], CorpusIndex], *, k: int, name: str, description: str | None
+    index: Callable[[], CorpusIndex],
+    *,
+    k: int,
+    name: str,
+    description: str | None,
+    passage_chars: int = PASSAGE_CHARS,
 ) -> BaseTool:
     def search(query: str) -> tuple[str, list[dict[str, Any]]]:
         hits = index().search(query, k)
-        return _format_hits(query, hits), hits
+        return _format_hits(query, hits, passage_chars), hits
 
     async def asearch(query: str) -> tuple[str, list[dict[str, Any]]]:
         return await asyncio.to_thread(search, query)

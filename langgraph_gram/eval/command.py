@@ -4,7 +4,7 @@ Examples:
     gram eval --dataset fictional_multihop --data ../shared/data/fictional_multihop \\
         --methods direct,react,gram --limit 50 --out runs/fictional
     gram eval --questions my.jsonl --corpus corpus.jsonl --methods direct,gram --out runs/mine
-    gram eval --dataset fictional_multihop --data DIR --sweep "max_depth=1,2 width=1,3" \\
+    gram eval --dataset fictional_multihop --data DIR --sweep max_depth=1,2 width=1,3 \\
         --methods "" --limit 20 --out runs/sweep
     gram eval --report-only --out runs/fictional
 """
@@ -69,8 +69,10 @@ def add_eval_parser(sub: Any) -> argparse.ArgumentParser:
     )
     runs.add_argument(
         "--sweep",
+        nargs="+",
         default=None,
-        help='a grid of gram settings, e.g. "max_depth=1,2,3 width=1,3" (added to --methods)',
+        metavar="KEY=V1,V2",
+        help="a grid of gram settings, e.g. --sweep max_depth=1,2,3 width=1,3 (added to --methods)",
     )
     runs.add_argument("--top-k", type=int, default=4, help="passages per search")
     runs.add_argument("--seed", type=int, default=0)
@@ -94,6 +96,9 @@ def add_eval_parser(sub: Any) -> argparse.ArgumentParser:
     model.add_argument("--local-model", default=None, help="embedded model name or GGUF path")
     model.add_argument(
         "--concurrency", type=int, default=1, help="items and requests in flight at once"
+    )
+    model.add_argument(
+        "--max-tokens", type=int, default=1024, help="completion-token cap of each request"
     )
     return parser
 
@@ -123,22 +128,24 @@ async def _model(args: argparse.Namespace, console: Console) -> AsyncIterator[An
         if not args.model:
             raise GramError("--model (or GRAM_MODEL) is required with --base-url")
         async with OpenAIEndpoint(
-            args.base_url, args.model, api_key=args.api_key, max_concurrency=args.concurrency
+            args.base_url,
+            args.model,
+            api_key=args.api_key,
+            max_concurrency=args.concurrency,
+            max_tokens=args.max_tokens,
         ) as endpoint:
             yield endpoint, {"base_url": args.base_url, "model": args.model}
         return
+    if args.model:
+        raise GramError("--model names a model at --base-url; use --local-model otherwise")
     from langgraph_gram.local import LocalServer
 
     server = LocalServer(args.local_model, progress=lambda m: console.print(m, style="dim"))
     async with server:
         console.print(f"embedded model {server.model_name} at {server.base_url}", style="dim")
-        yield (
-            server.endpoint(max_concurrency=args.concurrency),
-            {
-                "model": server.model_name,
-                "file": str(server.model_path),
-            },
-        )
+        # One slot: more requests in flight would only wait inside the server.
+        async with server.endpoint(max_tokens=args.max_tokens) as endpoint:
+            yield endpoint, {"model": server.model_name, "file": str(server.model_path)}
 
 
 def _command_line() -> str:
@@ -224,7 +231,13 @@ async def run_eval_command(args: argparse.Namespace) -> int:
                 )
                 progress.update(task, advance=1, status=status)
 
-            await run_eval(run, on_row=on_row)
+            try:
+                await run_eval(run, on_row=on_row)
+            finally:  # Ctrl-C or a crash: the reports still cover every row written
+                if items_path.exists():
+                    write_reports(
+                        args.out, load_rows(items_path), title=args.title or args.out.name
+                    )
     rows = load_rows(items_path)
     notes = [f"Model: {model_info}", f"Dataset source: {dataset.source}"]
     paths = write_reports(

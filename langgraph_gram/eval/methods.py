@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from langchain_core.tools import BaseTool
 from langgraph_gram.context import Budget
 from langgraph_gram.errors import ConfigurationError
 from langgraph_gram.eval import prompts as P
+from langgraph_gram.eval.checks import last_number
 from langgraph_gram.eval.datasets import EvalItem
 from langgraph_gram.llm import LLMReply, StructuredLLM
 from langgraph_gram.nodes import normalize_text
@@ -174,9 +174,6 @@ async def cot(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outco
     return outcome
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-
-
 def vote_key(item: EvalItem, answer: str) -> str:
     """Return the form under which answers are counted as the same vote.
 
@@ -189,8 +186,8 @@ def vote_key(item: EvalItem, answer: str) -> str:
         the normalised text (lower case, no punctuation or articles) otherwise.
     """
     if item.kind == "math":
-        numbers = _NUMBER.findall(answer)
-        return numbers[-1].replace(",", "").rstrip("0").rstrip(".") if numbers else ""
+        value = last_number(answer)  # read as the checker reads it
+        return "" if value is None else str(value)
     if item.kind in ("game24", "letters", "code", "plan"):
         return "".join(answer.split()).lower()
     return normalize_text(answer)
@@ -314,8 +311,8 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
             # with the question, so the baseline never answers unsearched.
             action, text = toolbox.names[0], item.question
             outcome.detail["forced_first_tool"] = True
-        if action == "answer" or action not in toolbox.names:
-            outcome.prediction = text
+        if action == "answer" or action not in toolbox.names or n == max_steps:
+            outcome.prediction = text  # the last step answers, whatever a lax backend says
             break
         earlier = next(
             (i for i, s in enumerate(steps, 1) if (s["action"], s["input"]) == (action, text)),
@@ -385,6 +382,15 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
         },
     )
 
+
+METHOD_SETTINGS: dict[str, frozenset[str] | None] = {
+    "direct": frozenset(),
+    "cot": frozenset(),
+    "self_consistency": frozenset({"k", "temperature"}),
+    "react": frozenset({"max_steps"}),
+    "gram": None,  # GramContext fields and BUILD_SETTINGS, checked against GramContext
+}
+"""The settings each method accepts."""
 
 METHODS: dict[str, MethodFn] = {
     "direct": direct,

@@ -1,7 +1,7 @@
 """Run methods over a dataset, one JSON line per (item, method), resumably.
 
-    rows = await run_eval(dataset, methods=parse_methods("direct,react,gram"), model=endpoint,
-                          out_dir=Path("runs/fictional"))
+    rows = await run_eval(EvalRun(dataset, parse_methods("direct,react,gram"), endpoint,
+                                  Path("runs/fictional")))
 
 Each finished (item, method) is appended to ``out_dir/items.jsonl`` as soon as it is scored, so
 a crash or Ctrl-C loses at most the items in flight. A rerun skips the pairs already answered
@@ -12,6 +12,7 @@ never scored as wrong answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import re
@@ -23,11 +24,17 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from langgraph_gram.context import Budget
-from langgraph_gram.errors import ConfigurationError
+from langgraph_gram.context import Budget, GramContext
+from langgraph_gram.errors import ConfigurationError, EndpointResponseError, MalformedOutputError
 from langgraph_gram.eval.checks import check_prediction
 from langgraph_gram.eval.datasets import Dataset, EvalItem
-from langgraph_gram.eval.methods import METHODS, MethodEnv
+from langgraph_gram.eval.methods import (
+    BUILD_SETTINGS,
+    METHOD_SETTINGS,
+    METHODS,
+    MethodEnv,
+    Outcome,
+)
 from langgraph_gram.eval.report import load_rows
 from langgraph_gram.llm import StructuredLLM, as_structured_llm
 
@@ -94,7 +101,21 @@ def parse_method(text: str) -> MethodSpec:
         if not sep or not key.strip():
             raise ConfigurationError(f"malformed setting {part!r} in {text!r} (want key=value)")
         settings.append((key.strip(), _value(value)))
-    return MethodSpec(match.group(1), tuple(sorted(settings)))
+    name = match.group(1)
+    _check_settings(name, dict(settings), text)
+    return MethodSpec(name, tuple(sorted(settings)))
+
+
+def _check_settings(name: str, settings: dict[str, Any], text: str) -> None:
+    """Refuse settings a method does not know, before anything runs."""
+    allowed = METHOD_SETTINGS[name]
+    if allowed is None:  # gram: context fields and build options
+        allowed = frozenset(f.name for f in dataclasses.fields(GramContext)) | BUILD_SETTINGS
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise ConfigurationError(
+            f"{text!r}: unknown setting(s) {unknown} for {name}; known: {sorted(allowed)}"
+        )
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
@@ -115,7 +136,12 @@ def parse_methods(text: str) -> list[MethodSpec]:
         else:
             current += char
     parts.append(current)
-    return [parse_method(p) for p in parts if p.strip()]
+    specs: dict[str, MethodSpec] = {}
+    for part in parts:
+        if part.strip():
+            spec = parse_method(part)
+            specs.setdefault(spec.key, spec)  # the same method twice runs once
+    return list(specs.values())
 
 
 def parse_sweep(text: str | Sequence[str], *, base: MethodSpec | None = None) -> list[MethodSpec]:
@@ -143,12 +169,13 @@ def parse_sweep(text: str | Sequence[str], *, base: MethodSpec | None = None) ->
     specs = []
     for point in itertools.product(*values):
         settings = {**start, **dict(zip(keys, point, strict=True))}
+        _check_settings("gram", settings, " ".join(axes))
         specs.append(MethodSpec("gram", tuple(sorted(settings.items()))))
     return specs
 
 
-ToolFactory = Callable[[Dataset, EvalItem], list[BaseTool]]
-"""Builds one item's tools (the same for every method)."""
+ToolFactory = Callable[[Dataset, EvalItem, int], list[BaseTool]]
+"""Builds one item's tools (the same for every method) from the dataset, item and top-k."""
 
 
 def default_tools(dataset: Dataset, item: EvalItem, *, top_k: int = 4) -> list[BaseTool]:
@@ -171,8 +198,8 @@ def default_tools(dataset: Dataset, item: EvalItem, *, top_k: int = 4) -> list[B
     )
 
     if item.kind == "qa":
-        if item.passages:
-            return [passages_search_tool(item.passages, k=top_k)]
+        if item.passages:  # paragraphs (HotpotQA, MuSiQue): show them whole
+            return [passages_search_tool(item.passages, k=top_k, passage_chars=1500)]
         if dataset.corpus is not None:
             return [corpus_search_tool(dataset.corpus, k=top_k)]
         return []
@@ -181,6 +208,10 @@ def default_tools(dataset: Dataset, item: EvalItem, *, top_k: int = 4) -> list[B
     if item.kind == "code":
         return [python_tool()]
     return []
+
+
+def _default_tools(dataset: Dataset, item: EvalItem, top_k: int) -> list[BaseTool]:
+    return default_tools(dataset, item, top_k=top_k)
 
 
 @dataclass
@@ -225,10 +256,7 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
     Returns:
         The result row (``error`` set, and nothing scored, when the method failed).
     """
-    if run.tools is not None:
-        tools = run.tools(run.dataset, item)
-    else:
-        tools = default_tools(run.dataset, item, top_k=run.top_k)
+    tools = (run.tools or _default_tools)(run.dataset, item, run.top_k)
     env = MethodEnv(
         as_structured_llm(run.model), tools, top_k=run.top_k, seed=run.seed, budget=run.budget
     )
@@ -244,6 +272,16 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
     started = time.monotonic()
     try:
         outcome = await METHODS[spec.name](item, env, spec.options())
+    except (MalformedOutputError, EndpointResponseError) as exc:
+        # The model's own failure (unparseable output, a refused request): a wrong answer,
+        # as it is when it happens inside GRAM's nodes, not an infrastructure error.
+        outcome = Outcome(
+            "",
+            llm_calls=getattr(exc, "calls", 0),
+            prompt_tokens=getattr(exc, "prompt_tokens", 0),
+            completion_tokens=getattr(exc, "completion_tokens", 0),
+            detail={"failure": _error_text(exc)},
+        )
     except Exception as exc:  # recorded as an error row and retried by the next run
         row.update(
             prediction=None,
@@ -259,7 +297,22 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
         )
         return row
     seconds = round(time.monotonic() - started, 2)
-    check = await check_prediction(item, outcome.prediction, tree=outcome.tree)
+    try:
+        check = await check_prediction(item, outcome.prediction, tree=outcome.tree)
+    except Exception as exc:  # a bad gold answer or item: an error row, not a crashed run
+        row.update(
+            prediction=outcome.prediction,
+            em=None,
+            f1=None,
+            correct=None,
+            llm_calls=outcome.llm_calls,
+            tool_calls=outcome.tool_calls,
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.completion_tokens,
+            seconds=seconds,
+            error=f"checking failed: {_error_text(exc)}",
+        )
+        return row
     row.update(
         prediction=outcome.prediction,
         em=check.em,
@@ -319,6 +372,22 @@ async def run_eval(
         raise ConfigurationError(f"cannot create {run.out_dir}: {exc}") from exc
     path = run.out_dir / ITEMS_FILE
     previous = load_rows(path) if path.exists() else []
+    config = run_config(run)
+    ids = {i.id for i in run.dataset.items}
+    keys = {m.key for m in run.methods}
+    clash = next(
+        (
+            r
+            for r in previous
+            if r["id"] in ids and r["method"] in keys and r.get("config", config) != config
+        ),
+        None,
+    )
+    if clash is not None:
+        raise ConfigurationError(
+            f"{path} holds {clash['method']} results made with another configuration "
+            f"({clash['config']}, now {config}): choose another --out"
+        )
     done = {(r["id"], r["method"]) for r in previous if not r.get("error")}
     pairs = pending_pairs(run.dataset.items, run.methods, done)
     gate = asyncio.Semaphore(max(1, run.concurrency))
@@ -327,6 +396,7 @@ async def run_eval(
     async def one(item: EvalItem, spec: MethodSpec) -> None:
         async with gate:
             row = await run_item(run, item, spec)
+        row["config"] = config
         async with write_lock:
             with path.open("a", encoding="utf-8") as sink:
                 sink.write(json.dumps(row, default=str) + "\n")
@@ -334,9 +404,28 @@ async def run_eval(
             on_row(row)
 
     await asyncio.gather(*(one(item, spec) for item, spec in pairs))
-    ids = {i.id for i in run.dataset.items}
-    keys = {m.key for m in run.methods}
     return [r for r in load_rows(path) if r["id"] in ids and r["method"] in keys]
+
+
+def run_config(run: EvalRun) -> dict[str, Any]:
+    """Describe what a result depends on besides the item and method.
+
+    Rows record it, and a rerun into the same folder with another configuration (another
+    model, budget, top-k or seed) is refused instead of mixing results.
+
+    Args:
+        run: The configuration.
+
+    Returns:
+        ``dataset``, ``model`` (the endpoint's model name), ``top_k``, ``seed`` and ``budget``.
+    """
+    return {
+        "dataset": run.dataset.name,
+        "model": str(getattr(run.model, "model", None) or type(run.model).__name__),
+        "top_k": run.top_k,
+        "seed": run.seed,
+        "budget": {k: v for k, v in dataclasses.asdict(run.budget).items() if v is not None},
+    }
 
 
 def count_pending(run: EvalRun) -> int:

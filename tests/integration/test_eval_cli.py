@@ -92,7 +92,7 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
         "--out",
         str(out),
     ]
-    status = main([*common, "--base-url", closed_port_url, "--model", "m"])
+    status = main([*common, "--base-url", closed_port_url, "--model", fault_server.model])
     assert status == 2
     failed = rows_of(out)
     assert len(failed) == 4
@@ -111,6 +111,9 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
     assert main([*common, *endpoint_args(fault_server)]) == 0  # nothing left to run
     assert len(fault_server.requests) == requests_before
     assert len(rows_of(out)) == 8
+    # Another model into the same folder is refused rather than mixed with these results.
+    assert main([*common, "--base-url", fault_server.base_url, "--model", "other"]) == 1
+    assert len(rows_of(out)) == 8
 
 
 def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path):
@@ -125,7 +128,8 @@ def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, t
             "--methods",
             "",
             "--sweep",
-            "max_depth=0,1 width=1,2",
+            "max_depth=0,1",
+            "width=1,2",
             "--limit",
             "2",
             "--out",

@@ -264,3 +264,42 @@ async def test_react_resamples_then_refuses_an_identical_call():
     assert outcome.llm_calls == 5
     assert "same call as step 1" in user_text(model.calls[-1]["messages"])
     assert outcome.prediction == "Pelvoran"
+
+
+def test_unknown_settings_are_refused_before_anything_runs():
+    with pytest.raises(ConfigurationError, match="depth"):
+        parse_method("gram[depth=2]")
+    with pytest.raises(ConfigurationError, match="n"):
+        parse_method("self_consistency[n=9]")
+    with pytest.raises(ConfigurationError):
+        parse_sweep("widht=1,3")
+    assert parse_method("gram[scorer=llm,width=3]").options() == {"scorer": "llm", "width": 3}
+    assert [s.key for s in parse_methods("direct,direct,cot")] == ["direct", "cot"]
+
+
+def test_numbers_vote_by_value():
+    math = EvalItem(id="m", question="q", answer="10", kind="math")
+    keys = {vote_key(math, a) for a in ["10", "100", "1", "$10.00"]}
+    assert keys == {"10", "100", "1"}
+    assert vote_key(math, "0") != vote_key(math, "no number")
+
+
+async def test_react_answers_at_the_last_step_even_on_a_lax_backend():
+    model = react_script([("search", f"q{i}") for i in range(5)])
+    outcome = await METHODS["react"](ITEM, env_for(model), {"max_steps": 2})
+    assert outcome.tool_calls == 2
+    assert outcome.prediction == "q2"  # the last step's text is the answer
+
+
+async def test_a_model_failure_is_a_wrong_answer_not_an_infrastructure_error(tmp_path):
+    from langgraph_gram.errors import MalformedOutputError
+
+    class Garbage:
+        async def generate_json(self, messages, *, schema, **kwargs):
+            raise MalformedOutputError("no JSON", text="...", calls=2, prompt_tokens=7)
+
+    dataset = load_questions(write_questions(tmp_path), corpus=tmp_path / "c.jsonl")
+    rows = await run_eval(EvalRun(dataset, [MethodSpec("direct")], Garbage(), tmp_path / "o"))
+    assert all(r["error"] is None and r["correct"] is False for r in rows)
+    assert all("MalformedOutputError" in r["detail"]["failure"] for r in rows)
+    assert all(r["llm_calls"] == 2 and r["prompt_tokens"] == 7 for r in rows)
