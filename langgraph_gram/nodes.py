@@ -205,7 +205,8 @@ def normalize_subproblems(
     return clean, cut
 
 
-_NAMING = re.compile(r"\d|[\"“”']")
+_NAMING = re.compile(r"\d|[\"“”]|(?<!\w)'|'(?!\w)")
+_NOT_SEARCHABLE = frozenset({"yes", "no", "no answer", "unknown", "none"})
 
 
 def names_nothing(question: str) -> bool:
@@ -228,6 +229,25 @@ def names_nothing(question: str) -> bool:
     return not _NAMING.search(question)
 
 
+def restates(answer: str, question: str) -> bool:
+    """Tell whether an "answer" is the question again (small models copy prompt text).
+
+    Args:
+        answer: The proposed answer.
+        question: The question it should answer.
+
+    Returns:
+        True when the answer equals the question once normalised, or is itself a question
+        of three or more words.
+    """
+    text = normalize_text(answer)
+    if not text:
+        return False
+    return text == normalize_text(question) or (
+        answer.rstrip().endswith("?") and len(text.split()) >= 3
+    )
+
+
 def prefetch_query(question: str, known: Sequence[dict[str, Any]]) -> str:
     """Build the search query a leaf's retriever is called with.
 
@@ -247,6 +267,7 @@ def prefetch_query(question: str, known: Sequence[dict[str, Any]]) -> str:
         for k in known
         if k.get("answer")
         and len(str(k["answer"])) <= 60
+        and normalize_text(str(k["answer"])) not in _NOT_SEARCHABLE
         and normalize_text(str(k["answer"])) not in normalize_text(question)
     ]
     return " ".join([question, *extra])
@@ -637,6 +658,13 @@ class Workers:
         )
         if not replies:
             raise errors[0]
+        kept = [r for r in replies if not restates(str(r.data.get("answer", "")), ctx["question"])]
+        if not kept:
+            raise MalformedOutputError(
+                "every answer restated the question instead of answering it",
+                text=str(replies[0].data.get("answer", "")),
+            )
+        replies = kept
         answers = [str(r.data.get("answer", "")).strip() for r in replies]
         reasons = [str(r.data.get("reasoning", "")).strip() for r in replies]
         chosen, candidates, judge_usage = await self._select(task, ctx, answers)
@@ -849,7 +877,8 @@ class Workers:
                 action = str(reply.data.get("action", "answer"))
                 value = str(reply.data.get("input", "")).strip()
                 if action not in toolbox.tools:
-                    answer, reasoning = value, str(reply.data.get("reasoning", ""))
+                    if not restates(value, question):  # else: ask for the answer below
+                        answer, reasoning = value, str(reply.data.get("reasoning", ""))
                     break
                 if any(o.tool == action and o.input == value for o in observations):
                     break  # the same call again: answer from what is known
@@ -869,6 +898,8 @@ class Workers:
                 account(reply)
                 answer = str(reply.data.get("answer", "")).strip()
                 reasoning = str(reply.data.get("reasoning", "")).strip()
+                if restates(answer, question):
+                    answer = ""  # a question is not an answer: the node fails visibly
         except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
             update, usage, hits = self._failure(task, "solve", exc)
             usage = merge_usage(

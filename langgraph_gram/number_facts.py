@@ -17,6 +17,9 @@ from fractions import Fraction
 MAX_NUMBERS = 4
 """Most numeric answers compared (facts grow with the square of this)."""
 
+MAX_WORDS = 8
+"""Most words around the number ("Keashios Labs was founded in 1956." still counts)."""
+
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w.])|(?<![\w.])-?\d+(?:\.\d+)?")
 _WORDS = re.compile(r"[^\W\d_]+")
 
@@ -24,9 +27,9 @@ _WORDS = re.compile(r"[^\W\d_]+")
 def single_number(text: str) -> Fraction | None:
     """Return the number an answer consists of, if it is just one number.
 
-    Accepts a bare number with optional thousands separators, a unit or a short label around
-    it (``"1954"``, ``"$1,200"``, ``"45 years"``, ``"founded in 1954"``); rejects answers with
-    several numbers or none, and long sentences.
+    Accepts a bare number with optional thousands separators, a unit, a label or a short
+    sentence around it (``"1954"``, ``"$1,200"``, ``"45 years"``, ``"X was founded in 1954."``);
+    rejects answers with several numbers or none, and long sentences.
 
     Args:
         text: An answer.
@@ -35,7 +38,7 @@ def single_number(text: str) -> Fraction | None:
         The number, or ``None``.
     """
     found = _NUMBER.findall(text or "")
-    if len(found) != 1 or len(_WORDS.findall(text)) > 4:
+    if len(found) != 1 or len(_WORDS.findall(text)) > MAX_WORDS:
         return None
     try:
         return Fraction(found[0].replace(",", ""))

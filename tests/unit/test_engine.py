@@ -644,3 +644,26 @@ async def test_sub_problem_repeating_its_ancestor_does_not_stall():
     assert result["stopped_by"] is None
     assert result["answer"] == "Harrowgate"
     assert result["tree"]["0.2.2"]["status"] == "done"
+
+
+def test_an_answer_that_restates_the_question_is_not_an_answer():
+    from langgraph_gram.nodes import restates
+
+    q = "In which city was Quiltnoul Moltprovquaev born?"
+    assert restates("In which city did Quiltnoul Moltprovquaev born?", q)
+    assert restates(q.lower(), q)
+    assert not restates("Triondgreamarsh", q)
+    assert not restates("Is it?", q)  # too short to be a restated question
+
+
+async def test_a_leaf_that_only_restates_its_question_fails_visibly():
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems()
+        return answer(question)
+
+    result = await create_gram_graph(scripted(script)).ainvoke(
+        {"question": "In which city was Ada Lovelace born?"}
+    )
+    assert result["tree"]["0"]["status"] == "failed"
+    assert "restated the question" in result["tree"]["0"]["error"]

@@ -16,7 +16,7 @@ def script(kind, question, messages):
         return subproblems()
     if kind == "aggregate":
         return answer("combined")
-    return answer(f"ans {question}")
+    return answer(f"ans {question.rstrip('?')}")
 
 
 def graph_for(model):
@@ -55,7 +55,7 @@ async def test_review_edits_replace_the_sub_problems():
     result = await graph.ainvoke(Command(resume={"0": edited}), config)
     tree = result["tree"]
     assert [tree[c]["question"] for c in tree["0"]["children"]] == ["Good part?", "Uses #1?"]
-    assert tree["0.2"]["resolved_question"] == "Uses ans Good part??"
+    assert tree["0.2"]["resolved_question"] == "Uses ans Good part?"
     solved = [c["question"] for c in model.calls if c["kind"] == "solve"]
     assert "Bad part?" not in solved and "Good part?" in solved
     assert tree["0"]["edited"] is True
@@ -68,4 +68,4 @@ async def test_review_can_make_a_node_atomic():
     await graph.ainvoke({"question": "Root?"}, config)
     result = await graph.ainvoke(Command(resume={"0": []}), config)
     assert set(result["tree"]) == {"0"}
-    assert result["answer"] == "ans Root?"
+    assert result["answer"] == "ans Root"
