@@ -229,6 +229,10 @@ def names_nothing(question: str) -> bool:
     return not _NAMING.search(question)
 
 
+RESTATE_OVERLAP = 0.6
+"""Word overlap (Jaccard) above which a question-shaped answer counts as the question again."""
+
+
 def restates(answer: str, question: str) -> bool:
     """Tell whether an "answer" is the question again (small models copy prompt text).
 
@@ -238,14 +242,18 @@ def restates(answer: str, question: str) -> bool:
 
     Returns:
         True when the answer equals the question once normalised, or is itself a question
-        of three or more words.
+        sharing most of its words (a title that ends in "?" is still an answer).
     """
-    text = normalize_text(answer)
+    text, asked = normalize_text(answer), normalize_text(question)
     if not text:
         return False
-    return text == normalize_text(question) or (
-        answer.rstrip().endswith("?") and len(text.split()) >= 3
-    )
+    if text == asked:
+        return True
+    if not answer.rstrip().endswith("?"):
+        return False
+    words, question_words = set(text.split()), set(asked.split())
+    overlap = len(words & question_words) / max(1, len(words | question_words))
+    return overlap >= RESTATE_OVERLAP  # a question, mostly the same words
 
 
 def prefetch_query(question: str, known: Sequence[dict[str, Any]]) -> str:

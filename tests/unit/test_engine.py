@@ -653,7 +653,9 @@ def test_an_answer_that_restates_the_question_is_not_an_answer():
     assert restates("In which city did Quiltnoul Moltprovquaev born?", q)
     assert restates(q.lower(), q)
     assert not restates("Triondgreamarsh", q)
-    assert not restates("Is it?", q)  # too short to be a restated question
+    assert not restates("Is it?", q)
+    assert not restates("Who's Afraid of Virginia Woolf?", "Which play did Edward Albee write?")
+    assert not restates("answer to Leaf 1?", "Leaf 1?")
 
 
 async def test_a_leaf_that_only_restates_its_question_fails_visibly():
