@@ -75,7 +75,8 @@ def split_root(body: dict[str, Any]) -> str:
       for a sub-question (they start with :data:`SUB_PREFIX`) gets ``[]`` (atomic).
     * A tool-using step (its schema has ``action``) answers at once, and an answer request is
       answered. With retrieved passages in the prompt the answer is the first passage's title
-      (so the leaf cites it); otherwise ``"answer to: <question>"``.
+      (so the leaf cites it); otherwise ``"answer to: <question without its ?>"`` (an answer
+      that ends like its question would count as restating it).
     """
     question = _asked(body)
     properties = (request_schema(body) or {}).get("properties") or {}
@@ -89,7 +90,7 @@ def split_root(body: dict[str, Any]) -> str:
         ]
         return json.dumps({"subproblems": subproblems})
     passage = _FIRST_PASSAGE.search(user_text)
-    answer = passage.group(1).strip() if passage else f"answer to: {question}"
+    answer = passage.group(1).strip() if passage else f"answer to: {question.rstrip('?')}"
     if is_action:
         return json.dumps({"reasoning": "scripted", "action": "answer", "input": answer})
     return json.dumps({"reasoning": "scripted", "answer": answer})
@@ -310,7 +311,7 @@ async def test_stream_gram_run_with_custom_events(platform: Platform) -> None:
 
     assert len(values) > 1, "values should stream once per superstep"
     final = values[-1]
-    assert final["answer"] == f"answer to: {question}"
+    assert final["answer"] == f"answer to: {question.rstrip('?')}"
     tree = final["tree"]
     root = tree[ROOT_ID]
     assert root["status"] == "done"
@@ -319,7 +320,7 @@ async def test_stream_gram_run_with_custom_events(platform: Platform) -> None:
     for child_id in root["children"]:
         child = tree[child_id]
         assert child["depth"] == 1 and child["status"] == "done", child
-        assert child["answer"] == f"answer to: {child['question']}"
+        assert child["answer"] == f"answer to: {child['question'].rstrip('?')}"
     assert final["stopped_by"] is None
     # One plan for the root, two answers (depth 1 = max_depth: no plans), one combination;
     # the model server saw exactly the calls the run counted.
@@ -343,7 +344,7 @@ async def test_wait_multihop_qa_run_returns_citations(platform: Platform) -> Non
         raise_error=True,
     )
     assert isinstance(result, dict), result
-    assert result["answer"] == f"answer to: {question}"
+    assert result["answer"] == f"answer to: {question.rstrip('?')}"
     assert "citations" in result
     # Each leaf searched the corpus, then answered with the title of its first passage, so it
     # cites that passage.
@@ -385,7 +386,7 @@ async def test_remote_gram_graph_as_a_node(platform: Platform) -> None:
     assert isinstance(messages[0], HumanMessage) and messages[0].content == question
     last = messages[-1]
     assert isinstance(last, AIMessage), messages
-    assert last.content == f"answer to: {question}"
+    assert last.content == f"answer to: {question.rstrip('?')}"
     _check_platform_alive(platform)
 
 
@@ -406,7 +407,7 @@ async def test_run_context_reaches_the_served_graph(platform: Platform) -> None:
     )
     assert list(result["tree"]) == [ROOT_ID], result["tree"]
     assert not result["tree"][ROOT_ID]["children"]
-    assert result["answer"] == f"answer to: {question}"
+    assert result["answer"] == f"answer to: {question.rstrip('?')}"
     # No plan was asked for: the root could not have children, so it was answered directly.
     assert [record.kind for record in platform.model.records] == ["answer"]
     _check_platform_alive(platform)
