@@ -28,6 +28,7 @@ from langgraph.runtime import Runtime
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.number_facts import number_facts
+from langgraph_gram.plan_coverage import plan_gaps
 from langgraph_gram.prompts import (
     ANSWER_SCHEMA,
     DECOMPOSE_SCHEMA,
@@ -566,6 +567,10 @@ class Workers:
         ]
         chosen, plan_candidates = choose_plan([items for items, _ in plans])
         items, cut = plans[chosen]
+        replan = await self._close_plan_gaps(task, messages, replies[chosen], items, usage)
+        if replan is not None:
+            items, cut = replan
+            plan_candidates = []
         calls_spent = usage["llm_calls"]
         hits = [task.get("cut_by", "max_children")] if cut else []
         parent = task["node_depth"]
@@ -605,6 +610,69 @@ class Workers:
             cut=cut,
         )
         return {"tree": updates, "usage": usage, "budget_hits": hits}
+
+    async def _close_plan_gaps(
+        self,
+        task: dict[str, Any],
+        messages: list[Message],
+        reply: LLMReply,
+        items: list[tuple[str, list[int]]],
+        usage: dict[str, Any],
+    ) -> tuple[list[tuple[str, list[int]]], int] | None:
+        """Re-plan once when the plan drops a relation its question names.
+
+        Runs only when a call of the task's reservation is left, so it never exceeds the
+        budget. The new plan is kept only when it misses fewer relations; ``usage`` is updated
+        in place with what the call cost.
+
+        Returns:
+            The new ``(items, cut)``, or ``None`` to keep the plan.
+        """
+        ctx = task["context"]
+        gaps = plan_gaps(ctx["question"], [q for q, _ in items]) if items else []
+        calls_left = task["calls"] - usage["llm_calls"]
+        if not gaps or calls_left < 1 or not self.prompts.plan_gap:
+            return None
+        retry = [
+            *messages,
+            {"role": "assistant", "content": json.dumps(reply.data, ensure_ascii=False)},
+            {
+                "role": "user",
+                "content": fill(
+                    self.prompts.plan_gap,
+                    missing=", ".join(gaps),
+                    max_children=str(task["max_children"]),
+                ),
+            },
+        ]
+        sample = task.get("samples", 1)
+        result = await self._sample(
+            task, retry, range(sample, sample + 1), calls_left, DECOMPOSE_SCHEMA
+        )
+        spent = [*result[0], *result[1]]
+        cost = {
+            "llm_calls": sum(
+                getattr(r, "calls", 0 if isinstance(r, TimeoutError) else 1) for r in spent
+            ),
+            "prompt_tokens": sum(getattr(r, "prompt_tokens", 0) for r in spent),
+            "completion_tokens": sum(getattr(r, "completion_tokens", 0) for r in spent),
+        }
+        for counts in (usage, usage["by_role"]["decompose"]):
+            for key, value in cost.items():
+                counts[key] += value
+        emit("replanned", node_id=task["node_id"], missing=gaps)
+        if not result[0]:
+            return None
+        new_items, cut = normalize_subproblems(
+            result[0][0].data,
+            parent_question=ctx["question"],
+            limit=task["max_children"],
+            known_questions=task.get("known_questions", ()),
+        )
+        still = plan_gaps(ctx["question"], [q for q, _ in new_items])
+        if len(new_items) < 2 or len(still) >= len(gaps):
+            return None
+        return new_items, cut
 
     async def _sample(
         self,

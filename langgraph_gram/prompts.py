@@ -47,6 +47,10 @@ SUBPLAN_NOTE = """This question is already one step of a larger plan, and most s
 """
 """Added to the PLAN message of every node below the root (it curbs needless recursion)."""
 
+PLAN_GAP = """Your plan never asks about: {missing}. Each relation the question names needs its own sub-question, in order, starting from the entity the question names. Task: PLAN again, into at most {max_children} sub-questions. Reply {"subproblems": [...]}."""
+"""Sent once after a plan that drops a relation of its question (see
+:mod:`~langgraph_gram.plan_coverage`); empty to never re-plan."""
+
 SOLVE_USER = """Task: ANSWER. Reply {"reasoning": "...", "answer": "..."}.
 {context}{observations}Question to answer now: {question}"""
 """User message of a solve call."""
@@ -161,6 +165,7 @@ class Prompts:
         decompose_user: See :data:`DECOMPOSE_USER` (``{max_children}``, ``{context}``,
             ``{note}``, ``{question}``).
         subplan_note: See :data:`SUBPLAN_NOTE` (fills ``{note}`` below the root).
+        plan_gap: See :data:`PLAN_GAP` (``{missing}``, ``{max_children}``).
         solve_user: See :data:`SOLVE_USER` (``{context}``, ``{observations}``, ``{question}``).
         aggregate_user: See :data:`AGGREGATE_USER` (``{context}``, ``{children}``,
             ``{question}``).
@@ -178,6 +183,7 @@ class Prompts:
     system: str = SYSTEM
     decompose_user: str = DECOMPOSE_USER
     subplan_note: str = SUBPLAN_NOTE
+    plan_gap: str = PLAN_GAP
     solve_user: str = SOLVE_USER
     aggregate_user: str = AGGREGATE_USER
     judge_user: str = JUDGE_USER

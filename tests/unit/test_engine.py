@@ -669,3 +669,103 @@ async def test_a_leaf_that_only_restates_its_question_fails_visibly():
     )
     assert result["tree"]["0"]["status"] == "failed"
     assert "restated the question" in result["tree"]["0"]["error"]
+
+
+SPOUSE = "In which city was the spouse of the founder of Acme Ltd born?"
+
+
+def spouse_script(replan_fixes: bool):
+    """A model whose first plan drops the spouse hop; its re-plan fixes it (or not)."""
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            if "never asks about" in str(messages[-1].content):
+                if replan_fixes:
+                    return subproblems(
+                        ("Who founded Acme Ltd?", []),
+                        ("Who is the spouse of #1?", [0]),
+                        ("In which city was #2 born?", [1]),
+                    )
+                return subproblems(("Who runs Acme Ltd?", []), ("Where was #1 born?", [0]))
+            if question == SPOUSE:
+                return subproblems(
+                    ("Who founded Acme Ltd?", []), ("In which city was #1 born?", [0])
+                )
+            return subproblems()
+        if kind == "solve":
+            facts = {
+                "Who founded Acme Ltd?": "Ada Vale",
+                "Who is the spouse of Ada Vale?": "Bo Vale",
+                "In which city was Bo Vale born?": "Lunport",
+                "In which city was Ada Vale born?": "Tarn",
+            }
+            return answer(facts.get(question, "unknown"))
+        return answer(str(messages[-1].content).split("-> ")[-1].split("\n")[0])
+
+    return script
+
+
+async def test_a_plan_that_drops_a_relation_is_replanned_once():
+    model = scripted(spouse_script(replan_fixes=True))
+    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
+    replans = [c for c in model.calls if "never asks about" in str(c["messages"][-1].content)]
+    assert len(replans) == 1
+    assert "spouse" in str(replans[0]["messages"][-1].content)
+    root = result["tree"][ROOT_ID]
+    questions = [result["tree"][c]["question"] for c in root["children"]]
+    assert questions[1] == "Who is the spouse of #1?"
+    assert result["answer"] == "Lunport"
+    # The re-plan is an LLM call like any other: counted under decompose.
+    plans = [c for c in model.calls if c["kind"] == "decompose"]
+    assert result["usage"]["by_role"]["decompose"]["llm_calls"] == len(plans)
+    assert result["usage"]["llm_calls"] == len(model.calls)
+
+
+async def test_a_replan_that_is_no_better_keeps_the_first_plan():
+    model = scripted(spouse_script(replan_fixes=False))
+    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
+    replans = [c for c in model.calls if "never asks about" in str(c["messages"][-1].content)]
+    assert len(replans) == 1  # asked once, never in a loop
+    root = result["tree"][ROOT_ID]
+    questions = [result["tree"][c]["question"] for c in root["children"]]
+    assert questions == ["Who founded Acme Ltd?", "In which city was #1 born?"]
+
+
+async def test_a_plan_that_paraphrases_every_hop_is_not_questioned():
+    def script(kind, question, messages):
+        if kind == "decompose" and question == SPOUSE:
+            return subproblems(
+                ("Who started Acme Ltd?", []),
+                ("Who is #1 married to?", [0]),
+                ("Where was #2 born?", [1]),
+            )
+        if kind == "decompose":
+            return subproblems()
+        return answer("x")
+
+    model = scripted(script)
+    await create_gram_graph(model).ainvoke({"question": SPOUSE})
+    assert not any("never asks about" in str(c["messages"][-1].content) for c in model.calls)
+
+
+async def test_no_replan_without_a_spare_call():
+    model = scripted(spouse_script(replan_fixes=True))
+    # 4 calls: the plan, two leaves and the aggregation; nothing left for a re-plan.
+    result = await create_gram_graph(model, budget=Budget(max_llm_calls=4)).ainvoke(
+        {"question": SPOUSE}
+    )
+    assert result["usage"]["llm_calls"] <= 4
+    assert not any("never asks about" in str(c["messages"][-1].content) for c in model.calls)
+
+
+def test_relation_words_and_plan_gaps():
+    from langgraph_gram.plan_coverage import plan_gaps, relation_words
+
+    assert relation_words("Who is the director's spouse, the sum of the ages?") == ["spouse"]
+    assert relation_words("What is the capital of the country where the author of Faust died?") == [
+        "capital",
+        "author",
+    ]
+    q = "Which river flows through the city where the author of Faust died?"
+    assert plan_gaps(q, ["Who wrote Faust?", "Where did #1 die?", "Which river is in #2?"]) == []
+    assert plan_gaps(q, ["Which river flows through the city where Goethe died?"]) == ["author"]
