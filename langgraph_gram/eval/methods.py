@@ -25,7 +25,11 @@ from typing import Any
 from langchain_core.tools import BaseTool
 
 from langgraph_gram.context import Budget
-from langgraph_gram.errors import ConfigurationError
+from langgraph_gram.errors import (
+    ConfigurationError,
+    EndpointResponseError,
+    MalformedOutputError,
+)
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.checks import last_number
 from langgraph_gram.eval.datasets import EvalItem
@@ -210,13 +214,27 @@ async def self_consistency(item: EvalItem, env: MethodEnv, settings: dict[str, A
         raise ConfigurationError(f"self_consistency needs k >= 1, got {k}")
     outcome = Outcome("")
     passages = await _passages(item, env, outcome)
-    answers = []
+    answers: list[str] = []
+    failures: list[str] = []
     for n in range(k):  # one request at a time: each is a full prompt on a CPU server anyway
-        reply = await _cot_sample(
-            item, env, passages, temperature=temperature, seed=env.seed + 1000 * n + 1
-        )
+        try:
+            reply = await _cot_sample(
+                item, env, passages, temperature=temperature, seed=env.seed + 1000 * n + 1
+            )
+        except (MalformedOutputError, EndpointResponseError) as exc:
+            # One unreadable sample (e.g. reasoning cut at max_tokens) is one lost vote, not a
+            # lost item; its calls and tokens still count.
+            outcome.llm_calls += getattr(exc, "calls", 1)
+            outcome.prompt_tokens += getattr(exc, "prompt_tokens", 0)
+            outcome.completion_tokens += getattr(exc, "completion_tokens", 0)
+            failures.append(f"{type(exc).__name__}: {exc}"[:300])
+            if len(failures) == k:
+                raise
+            continue
         outcome.add(reply)
         answers.append(_answer(reply))
+    if failures:
+        outcome.detail["failed_samples"] = failures
     counts = Counter(vote_key(item, a) for a in answers)
     best = max(counts.values())
     winner = next(a for a in answers if counts[vote_key(item, a)] == best)

@@ -9,7 +9,11 @@ import pytest
 from fakes import answer, scripted, subproblems
 
 from langgraph_gram import Budget
-from langgraph_gram.errors import ConfigurationError, EndpointUnreachableError
+from langgraph_gram.errors import (
+    ConfigurationError,
+    EndpointUnreachableError,
+    MalformedOutputError,
+)
 from langgraph_gram.eval.datasets import Dataset, EvalItem, load_questions, select
 from langgraph_gram.eval.methods import METHODS, MethodEnv, vote_key
 from langgraph_gram.eval.runner import (
@@ -303,3 +307,24 @@ async def test_a_model_failure_is_a_wrong_answer_not_an_infrastructure_error(tmp
     assert all(r["error"] is None and r["correct"] is False for r in rows)
     assert all("MalformedOutputError" in r["detail"]["failure"] for r in rows)
     assert all(r["llm_calls"] == 2 and r["prompt_tokens"] == 7 for r in rows)
+
+
+async def test_self_consistency_survives_an_unreadable_sample():
+    replies = iter(["Ostra", '{"reasoning": "cut off at max_tok', "not json either", "Ostra"])
+
+    def script(kind, q, m):
+        text = next(replies)
+        return answer(text) if text == "Ostra" else text
+
+    model = scripted(script)
+    outcome = await METHODS["self_consistency"](ITEM, env_for(model), {"k": 3})
+    assert outcome.prediction == "Ostra"
+    assert outcome.llm_calls == 4  # the unreadable sample's repair retry counts too
+    assert len(outcome.detail["failed_samples"]) == 1
+    assert outcome.detail["votes"] == {"ostra": 2}
+
+
+async def test_self_consistency_fails_only_when_every_sample_fails():
+    model = scripted(lambda kind, q, m: "no json at all")
+    with pytest.raises(MalformedOutputError):
+        await METHODS["self_consistency"](ITEM, env_for(model), {"k": 2})
