@@ -36,7 +36,9 @@ from langgraph_gram.errors import ConfigurationError
 __all__ = [
     "BASELINES",
     "by_type",
+    "depth_width_table",
     "errors",
+    "grid_cell",
     "load_rows",
     "markdown",
     "paired_bootstrap",
@@ -457,6 +459,10 @@ def markdown(
         lines += _table(header, body)
         lines.append("")
 
+    grid_table = depth_width_table(rows)
+    if grid_table:
+        lines += ["## Depth × width", "", grid_table]
+
     using = [(m, t) for m, t in tools.items() if t["mean_tool_calls"] > 0]
     if using:
         parts = [
@@ -585,37 +591,109 @@ def _sort_key(value: Any) -> tuple[int, float, str]:
     return (0, float(value), "")
 
 
+_GRID_KEYS = frozenset({"max_depth", "width"})
+
+
+def grid_cell(row: Row) -> tuple[Any, Any] | None:
+    """Place a row of a ``gram`` entry on the depth × width grid.
+
+    An entry counts when its settings are only ``max_depth`` and ``width``; the one it leaves
+    out is the run's (``max_depth`` from the row's recorded budget, width 1). So ``gram`` and
+    ``gram[width=3]``, run with ``--max-depth 2``, are the cells (2, 1) and (2, 3) beside a
+    ``--sweep max_depth=1 width=1,3``.
+
+    Args:
+        row: One row.
+
+    Returns:
+        ``(max_depth, width)``, or ``None`` when the row is no such entry or its depth is
+        unknown.
+    """
+    method = str(row.get("method"))
+    match = _SWEEP_NAME.match(method)
+    if (match["base"] if match else method) != "gram":
+        return None
+    setting = dict(row.get("settings") or _settings_from_name(method))
+    if not set(setting) <= _GRID_KEYS:
+        return None
+    budget = (row.get("config") or {}).get("budget") or {}
+    depth = setting.get("max_depth", budget.get("max_depth"))
+    return None if depth is None else (depth, setting.get("width", 1))
+
+
 def _sweep_grid(
     source: Sequence[Row] | Mapping[str, Mapping[str, Any]],
 ) -> dict[tuple[Any, Any], tuple[float | None, int, int]]:
-    """``{(depth, width): (accuracy, n, entries)}`` over the sweep entries in rows or a summary."""
+    """``{(depth, width): (accuracy, n, entries)}`` over the sweep entries in rows or a summary.
+
+    From rows, every cell is scored on the items that all cells answered (so cells run on
+    different numbers of items stay comparable), and a grid needs two cells or more. From a
+    summary, only entries named with both settings count.
+    """
     if isinstance(source, Mapping):
-        summary = source
-        settings = {method: _settings_from_name(method) for method in summary}
-    else:
-        rows = list(source)
-        summary = summarize(rows)
-        settings = {}
-        for row in rows:
-            method = str(row.get("method"))
-            if method not in settings or not settings[method]:
-                given = row.get("settings")
-                settings[method] = dict(given) if given else _settings_from_name(method)
-    cells: dict[tuple[Any, Any], list[tuple[float | None, int]]] = {}
-    for method, stats in summary.items():
-        setting = settings.get(method) or {}
-        if "max_depth" in setting and "width" in setting:
-            accuracy = stats.get("accuracy")
-            cells.setdefault((setting["max_depth"], setting["width"]), []).append(
-                (None if accuracy is None else float(accuracy), int(stats.get("n") or 0))
-            )
+        cells: dict[tuple[Any, Any], list[tuple[float | None, int]]] = {}
+        for method, stats in source.items():
+            setting = _settings_from_name(method)
+            if "max_depth" in setting and "width" in setting:
+                accuracy = stats.get("accuracy")
+                cells.setdefault((setting["max_depth"], setting["width"]), []).append(
+                    (None if accuracy is None else float(accuracy), int(stats.get("n") or 0))
+                )
+        grid = {}
+        for key, entries in cells.items():
+            weighted = [(acc, n) for acc, n in entries if acc is not None and n > 0]
+            total = sum(n for _, n in weighted)
+            accuracy = sum(acc * n for acc, n in weighted) / total if total else None
+            grid[key] = (accuracy, total, len(entries))
+        return grid
+    by_cell: dict[tuple[Any, Any], dict[str, dict[tuple[Any, Any], Row]]] = {}
+    for row in source:
+        cell = grid_cell(row)
+        if cell is not None and not _failed(row):
+            entry = by_cell.setdefault(cell, {}).setdefault(str(row.get("method")), {})
+            entry[_item_key(row)] = row
+    if len(by_cell) < 2:
+        return {}
+    common = set.intersection(
+        *(set(items) for entries in by_cell.values() for items in entries.values())
+    )
     grid = {}
-    for key, entries in cells.items():
-        weighted = [(acc, n) for acc, n in entries if acc is not None and n > 0]
-        total = sum(n for _, n in weighted)
-        accuracy = sum(acc * n for acc, n in weighted) / total if total else None
-        grid[key] = (accuracy, total, len(entries))
+    for cell, entries in by_cell.items():
+        scored = [items[key] for items in entries.values() for key in common]
+        total = len(scored)
+        correct = sum(bool(r.get("correct")) for r in scored)
+        grid[cell] = (correct / total if total else None, total, len(entries))
     return grid
+
+
+def depth_width_table(rows: Sequence[Row]) -> str:
+    """Render the depth × width grid of ``rows`` as a markdown table (empty without one).
+
+    Args:
+        rows: Result rows.
+
+    Returns:
+        Accuracy per cell on the items every cell answered, with the number of items.
+    """
+    grid = _sweep_grid(rows)
+    if not grid:
+        return ""
+    depths = sorted({d for d, _ in grid}, key=_sort_key)
+    widths = sorted({w for _, w in grid}, key=_sort_key)
+    n = max(total for _, total, _ in grid.values())
+    lines = [
+        f"Accuracy by max_depth (rows) and width (columns), on the {n} items every cell answered:",
+        "",
+        "| max_depth | " + " | ".join(f"width {w}" for w in widths) + " |",
+        "| --- | " + " | ".join("---" for _ in widths) + " |",
+    ]
+    for depth in depths:
+        cells = []
+        for width in widths:
+            accuracy = grid.get((depth, width), (None, 0, 0))[0]
+            cells.append("" if accuracy is None else f"{100 * accuracy:.1f}%")
+        lines.append(f"| {depth} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_depth_width(

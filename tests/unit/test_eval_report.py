@@ -13,7 +13,9 @@ import pytest
 from langgraph_gram.errors import ConfigurationError
 from langgraph_gram.eval.report import (
     by_type,
+    depth_width_table,
     errors,
+    grid_cell,
     load_rows,
     markdown,
     paired_bootstrap,
@@ -388,3 +390,31 @@ def test_default_differences_compare_settings_against_plain_gram():
     assert ("gram[width=3]", "gram") in pairs
     assert ("gram", "direct") in pairs and ("gram[width=3]", "direct") in pairs
     assert ("gram", "gram") not in pairs
+
+
+def test_plain_gram_entries_fill_the_grid_from_the_run_budget():
+    config = {"budget": {"max_depth": 2}}
+    rows = []
+    for i in range(40):  # gram at the run's depth 2 on 40 items, 30 right
+        rows.append({**row(str(i), "gram", em=float(i < 30)), "config": config})
+    for i in range(12):  # width 3 and the depth-1 sweep on the first 12 only
+        rows.append({**row(str(i), "gram[width=3]", em=float(i < 11)), "config": config})
+        for width in (1, 3):
+            method = f"gram[max_depth=1,width={width}]"
+            settings = {"max_depth": 1, "width": width}
+            rows.append(
+                {**row(str(i), method, em=float(i < 6), settings=settings), "config": config}
+            )
+    rows.append({**row("0", "gram[scorer=llm]", em=1.0), "config": config})  # not a grid entry
+    rows.append(row("0", "direct", em=1.0))
+    assert grid_cell(rows[0]) == (2, 1)
+    assert grid_cell(rows[40]) == (2, 3)
+    assert grid_cell(rows[-2]) is None and grid_cell(rows[-1]) is None
+    assert grid_cell(row("0", "gram")) is None  # depth unknown without the run's budget
+    table = depth_width_table(rows)
+    # Every cell on the 12 shared items: depth 2 width 1 is 12/12 there, not 30/40.
+    assert "on the 12 items" in table
+    assert "| 2 | 100.0% | 91.7% |" in table
+    assert "| 1 | 50.0% | 50.0% |" in table
+    assert "## Depth × width" in markdown(rows, title="T")
+    assert depth_width_table(rows[:40]) == ""  # one cell is no grid
