@@ -66,3 +66,47 @@ def subproblems(*items: tuple[str, list[int]]) -> str:
 
 def scripted(fn: Callable[[str, str, list[BaseMessage]], str]) -> ScriptedChatModel:
     return ScriptedChatModel(script=fn)
+
+
+class ToolCallingChatModel(GenericFakeChatModel):
+    """A fake chat model with native tool calls, as vLLM or a hosted API returns them.
+
+    ``script(messages, tool_names, tool_choice) -> AIMessage`` makes each reply; ``bind_tools``
+    returns a copy that remembers the tools and ``tool_choice``. Every request is logged in
+    ``calls`` (shared by the copies) as ``{"messages", "tools", "tool_choice"}``.
+    """
+
+    script: Callable[[list[BaseMessage], list[str], Any], AIMessage]
+    calls: list[dict[str, Any]]
+    bound: list[str] = []
+    choice: Any = None
+    messages: Any = iter(())
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.calls.append({"messages": messages, "tools": self.bound, "tool_choice": self.choice})
+        reply = self.script(messages, self.bound, self.choice)
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        return self._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    def bind_tools(self, tools, *, tool_choice=None, **kwargs):
+        names = [getattr(t, "name", None) or t.get("name") for t in tools]
+        return self.model_copy(update={"bound": names, "choice": tool_choice})
+
+
+def tool_call(name: str, **args: Any) -> AIMessage:
+    """An assistant message that calls one tool."""
+    return AIMessage(
+        content="",
+        tool_calls=[{"name": name, "args": args, "id": f"call_{name}_{len(args)}"}],
+        usage_metadata={"input_tokens": 50, "output_tokens": 10, "total_tokens": 60},
+    )
+
+
+def said(text: str) -> AIMessage:
+    """An assistant message with text only."""
+    return AIMessage(
+        content=text,
+        usage_metadata={"input_tokens": 80, "output_tokens": 5, "total_tokens": 85},
+    )

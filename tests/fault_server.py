@@ -51,8 +51,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-Responder = Callable[[dict[str, Any]], str]
-"""Makes the content of one chat completion from the request body."""
+
+@dataclass(frozen=True)
+class ToolCalls:
+    """A responder's reply that calls tools (``message.tool_calls``, no content).
+
+    Attributes:
+        calls: ``(tool name, arguments)`` pairs, in order.
+    """
+
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+
+
+Responder = Callable[[dict[str, Any]], "str | ToolCalls"]
+"""Makes the content of one chat completion (or its tool calls) from the request body."""
 
 FaultKind = Literal["500", "429", "400", "hang", "malformed", "truncated", "empty", "null"]
 FAULT_KINDS: tuple[FaultKind, ...] = (
@@ -636,11 +648,17 @@ class FaultServer:
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         content: str | None = None
+        tool_calls: ToolCalls | None = None
         if fault is None or fault == "truncated":
             try:
-                content = self.responder(record.body)
+                reply = self.responder(record.body)
             except InjectedFault as injected:
                 fault = injected.kind
+            else:
+                if isinstance(reply, ToolCalls):
+                    tool_calls = reply
+                else:
+                    content = reply
         record.fault = fault
         if fault == "500":
             return _error(500, "injected internal server error", "server_error")
@@ -662,6 +680,18 @@ class FaultServer:
             content = ""
         elif fault == "null":
             content = None
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if tool_calls is not None and fault is None:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_{record.index}_{i}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for i, (name, args) in enumerate(tool_calls.calls)
+            ]
+            content = json.dumps(message["tool_calls"])  # logged and counted as the output
+            finish_reason = "tool_calls"
         record.content = content
         record.prompt_tokens = sum(_estimate_tokens(t) for t in message_texts(record.body)) + 1
         record.completion_tokens = _estimate_tokens(content or "")
@@ -673,7 +703,7 @@ class FaultServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": content},
+                    "message": message,
                     "finish_reason": finish_reason,
                 }
             ],

@@ -5,11 +5,13 @@
 - ``cot``: the same, but the model writes its reasoning before the answer.
 - ``self_consistency``: ``k`` chain-of-thought samples (temperature > 0, distinct seeds), then
   a vote over normalised answers.
-- ``react``: an agent loop that reasons and calls the same tools GRAM's leaves get, one JSON
-  action per call (``{"reasoning", "action", "input"}``). Its first step must call a tool, so it
-  cannot answer without searching; it stops when it answers or after ``max_steps`` tool calls.
-  We use the JSON action format rather than native tool calling because llama.cpp-style
-  servers return auto tool calls as text; it is the same protocol GRAM's leaves use.
+- ``react``: an agent loop that reasons and calls the same tools GRAM's leaves get. Where the
+  endpoint returns native tool calls (asked once per run) it is ``langchain.agents.create_agent``
+  (:mod:`langgraph_gram.eval.agent`); otherwise (llama-cpp-python's server writes tool calls as
+  text) one JSON action per call (``{"reasoning", "action", "input"}``), the protocol GRAM's
+  leaves use. ``react[protocol=json|native]`` fixes the choice. Either way its first step must
+  call a tool, so it cannot answer without searching, and it stops when it answers or after
+  ``max_steps`` tool calls.
 - ``gram``: the recursive graph (:func:`langgraph_gram.create_gram_graph`); settings such as
   ``max_depth``, ``width`` or ``max_llm_calls`` go into the run's context, ``scorer`` into the
   build.
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +85,9 @@ class MethodEnv:
         top_k: Passages per search.
         seed: Base sampling seed.
         budget: GRAM's default budget (a method's settings override it per run).
+        chat: A LangChain chat model on the same endpoint, for the ``create_agent`` ReAct
+            path (``None``: JSON actions only).
+        shared: What the run's items share (the endpoint's tool-calling probe).
     """
 
     model: StructuredLLM
@@ -89,6 +95,8 @@ class MethodEnv:
     top_k: int = 4
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
+    chat: Any = None
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def retriever(self) -> BaseTool | None:
@@ -288,9 +296,35 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
         outcome.detail["tools"] = []
         return outcome
     max_steps = int(settings.get("max_steps", 5))
+    protocol = str(settings.get("protocol", "auto"))
+    if protocol not in REACT_PROTOCOLS:
+        raise ConfigurationError(
+            f"react protocol must be one of {REACT_PROTOCOLS}, got {protocol!r}"
+        )
+    if protocol != "json" and await native_tool_calls(env):
+        from langgraph_gram.eval.agent import run_agent
+
+        result = await run_agent(item, env.chat, env.tools, max_steps=max_steps)
+        return Outcome(
+            result["prediction"],
+            llm_calls=result["llm_calls"],
+            tool_calls=result["tool_calls"],
+            prompt_tokens=result["prompt_tokens"],
+            completion_tokens=result["completion_tokens"],
+            detail={
+                "tools": [t.name for t in env.tools],
+                "protocol": "native",
+                "steps": result["steps"],
+            },
+        )
+    if protocol == "native":
+        raise ConfigurationError(
+            "react[protocol=native]: the endpoint returns no native tool calls (or "
+            "langchain / langchain-openai are not installed); use protocol=auto or json"
+        )
     toolbox = Toolbox(env.tools)
     system = P.REACT_SYSTEM.format(answer_form=P.ANSWER_FORMS[item.kind], tools=toolbox.describe())
-    outcome = Outcome("", detail={"tools": toolbox.names})
+    outcome = Outcome("", detail={"tools": toolbox.names, "protocol": "json"})
     steps: list[dict[str, Any]] = []
     for n in range(max_steps + 1):
         if n == 0:
@@ -354,6 +388,38 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
     return outcome
 
 
+REACT_PROTOCOLS = ("auto", "native", "json")
+"""``react[protocol=...]``: ``auto`` uses ``create_agent`` when the endpoint's tool calls work."""
+
+
+async def native_tool_calls(env: MethodEnv) -> bool:
+    """Tell whether ``react`` can run as a ``create_agent`` loop on this endpoint.
+
+    The endpoint is asked once per run (:func:`~langgraph_gram.eval.agent.supports_tool_calls`)
+    and the answer is kept in ``env.shared``.
+
+    Args:
+        env: The item's environment.
+
+    Returns:
+        Whether ``env.chat`` exists, ``langchain`` is installed and the probe saw a tool call.
+    """
+    if env.chat is None:
+        return False
+    lock = env.shared.setdefault("probe_lock", asyncio.Lock())
+    async with lock:
+        if "native_tool_calls" not in env.shared:
+            try:
+                import langchain.agents  # noqa: F401
+
+                from langgraph_gram.eval.agent import supports_tool_calls
+            except ImportError:
+                env.shared["native_tool_calls"] = False
+            else:
+                env.shared["native_tool_calls"] = await supports_tool_calls(env.chat)
+    return bool(env.shared["native_tool_calls"])
+
+
 RESAMPLE_REPEATS = 1
 """How many times a ``react`` step that repeats an earlier call is asked again (sampled)."""
 
@@ -405,7 +471,7 @@ METHOD_SETTINGS: dict[str, frozenset[str] | None] = {
     "direct": frozenset(),
     "cot": frozenset(),
     "self_consistency": frozenset({"k", "temperature"}),
-    "react": frozenset({"max_steps"}),
+    "react": frozenset({"max_steps", "protocol"}),
     "gram": None,  # GramContext fields and BUILD_SETTINGS, checked against GramContext
 }
 """The settings each method accepts."""

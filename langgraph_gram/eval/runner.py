@@ -26,6 +26,7 @@ from langchain_core.tools import BaseTool
 
 from langgraph_gram.context import Budget, GramContext
 from langgraph_gram.errors import ConfigurationError, EndpointResponseError, MalformedOutputError
+from langgraph_gram.eval.agent import agent_chat_model
 from langgraph_gram.eval.checks import check_prediction
 from langgraph_gram.eval.datasets import Dataset, EvalItem
 from langgraph_gram.eval.methods import (
@@ -228,6 +229,8 @@ class EvalRun:
         seed: Base sampling seed.
         budget: GRAM's default budget.
         tools: Builds each item's tools (default: :func:`default_tools`).
+        shared: What the run's items share: the agent chat model and its tool-calling probe
+            (filled by the run).
     """
 
     dataset: Dataset
@@ -239,6 +242,7 @@ class EvalRun:
     seed: int = 0
     budget: Budget = field(default_factory=Budget)
     tools: ToolFactory | None = None
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -257,8 +261,16 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
         The result row (``error`` set, and nothing scored, when the method failed).
     """
     tools = (run.tools or _default_tools)(run.dataset, item, run.top_k)
+    if "chat" not in run.shared:
+        run.shared["chat"] = agent_chat_model(run.model)
     env = MethodEnv(
-        as_structured_llm(run.model), tools, top_k=run.top_k, seed=run.seed, budget=run.budget
+        as_structured_llm(run.model),
+        tools,
+        top_k=run.top_k,
+        seed=run.seed,
+        budget=run.budget,
+        chat=run.shared["chat"],
+        shared=run.shared,
     )
     row: dict[str, Any] = {
         "id": item.id,

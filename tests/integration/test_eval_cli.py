@@ -149,3 +149,55 @@ def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, t
     narrow = summary["gram[max_depth=0,width=1]"]["llm_calls"]
     assert wide > narrow  # width samples more
     assert (out / "depth_width.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_react_uses_create_agent_on_an_endpoint_with_native_tool_calls(
+    fault_server_factory, tmp_path
+):
+    from fault_server import ToolCalls, echo_answer
+
+    def respond(body):
+        if not body.get("tools"):
+            return echo_answer(body)
+        names = [t["function"]["name"] for t in body["tools"]]
+        messages = body["messages"]
+        results = [m for m in messages if m.get("role") == "tool"]
+        if "lookup" in names:  # the once-per-run probe
+            return ToolCalls((("lookup", {"query": "river"}),))
+        if not results:
+            question = next(m["content"] for m in messages if m["role"] == "user")
+            return ToolCalls(((names[0], {"query": question}),))
+        return "The passages say so.\nAnswer: " + results[-1]["content"].split()[0]
+
+    server = fault_server_factory(responder=respond)
+    out = tmp_path / "agent"
+    status = main(
+        [
+            "eval",
+            "--questions",
+            str(EXAMPLES / "tiny_questions.jsonl"),
+            "--corpus",
+            str(EXAMPLES / "tiny_corpus.jsonl"),
+            "--methods",
+            "react",
+            "--limit",
+            "2",
+            "--out",
+            str(out),
+            *endpoint_args(server),
+        ]
+    )
+    assert status == 0
+    rows = rows_of(out)
+    assert [r["detail"]["protocol"] for r in rows] == ["native", "native"]
+    assert all(r["tool_calls"] == 1 and r["llm_calls"] == 2 for r in rows)
+    assert all(r["prediction"] and not r["prediction"].startswith("Answer") for r in rows)
+    bodies = [r.body for r in server.requests]
+    probes = [
+        b for b in bodies if any(t["function"]["name"] == "lookup" for t in b.get("tools", []))
+    ]
+    assert len(probes) == 1  # asked once per run
+    first_steps = [
+        b for b in bodies if b.get("tools") and b not in probes and len(b["messages"]) == 2
+    ]
+    assert first_steps and all(b.get("tool_choice") == "required" for b in first_steps)

@@ -328,3 +328,90 @@ async def test_self_consistency_fails_only_when_every_sample_fails():
     model = scripted(lambda kind, q, m: "no json at all")
     with pytest.raises(MalformedOutputError):
         await METHODS["self_consistency"](ITEM, env_for(model), {"k": 2})
+
+
+def native_env(script):
+    from fakes import ToolCallingChatModel
+
+    model = ToolCallingChatModel(script=script, calls=[])
+    env = env_for(model, chat=model)
+    return model, env
+
+
+async def test_react_runs_create_agent_where_native_tool_calls_work():
+    from fakes import said, tool_call
+    from langchain_core.messages import ToolMessage
+
+    def script(messages, tools, choice):
+        if "lookup" in tools:  # the once-per-run probe
+            return tool_call("lookup", query="river")
+        results = [m for m in messages if isinstance(m, ToolMessage)]
+        if not results:
+            return tool_call(tools[0], query="founder of Qarvex Labs")
+        if len(results) == 1:
+            return tool_call(tools[0], query="Ilmo Trastive")
+        return said("Ilmo Trastive was born in Pelvoran.\nAnswer: Pelvoran")
+
+    model, env = native_env(script)
+    outcome = await METHODS["react"](ITEM, env, {})
+    assert outcome.detail["protocol"] == "native"
+    assert outcome.prediction == "Pelvoran"
+    assert outcome.tool_calls == 2
+    assert [s["input"]["query"] for s in outcome.detail["steps"]] == [
+        "founder of Qarvex Labs",
+        "Ilmo Trastive",
+    ]
+    assert outcome.llm_calls == 3 and outcome.completion_tokens == 25
+    agent_calls = model.calls[1:]
+    assert agent_calls[0]["tool_choice"] == "any"  # the first step must search
+    assert "Ilmo Trastive was born in Pelvoran" in str(agent_calls[2]["messages"][-1].content)
+    # The probe ran once for the run, not once per item.
+    await METHODS["react"](ITEM, env, {})
+    assert sum("lookup" in c["tools"] for c in model.calls) == 1
+
+
+async def test_native_react_stops_calling_tools_after_max_steps():
+    from fakes import said, tool_call
+
+    def script(messages, tools, choice):
+        if "lookup" in tools:
+            return tool_call("lookup", query="river")
+        if tools:  # a model that would search forever
+            return tool_call(tools[0], query=f"query {len(messages)}")
+        return said("Answer: Pelvoran")
+
+    model, env = native_env(script)
+    outcome = await METHODS["react"](ITEM, env, {"max_steps": 2})
+    assert outcome.tool_calls == 2
+    assert outcome.prediction == "Pelvoran"
+    assert model.calls[-1]["tools"] == []
+
+
+async def test_react_falls_back_to_json_actions_when_tool_calls_come_back_as_text():
+    from fakes import said
+
+    def script(messages, tools, choice):  # writes its tool calls as text, like llama-cpp-python
+        if "lookup" in tools:
+            return said('```json\n{"name": "lookup", "arguments": {"query": "river"}}\n```')
+        text = str(messages[-1].content)
+        if "Step 1" in text:
+            return said(json.dumps({"reasoning": "r", "action": "answer", "input": "Pelvoran"}))
+        return said(json.dumps({"reasoning": "r", "action": "search", "input": "Ilmo Trastive"}))
+
+    _, env = native_env(script)
+    outcome = await METHODS["react"](ITEM, env, {})
+    assert env.shared["native_tool_calls"] is False
+    assert outcome.detail["protocol"] == "json"
+    assert outcome.prediction == "Pelvoran" and outcome.tool_calls == 1
+    with pytest.raises(ConfigurationError, match="native"):
+        await METHODS["react"](ITEM, env, {"protocol": "native"})
+    with pytest.raises(ConfigurationError, match="protocol"):
+        await METHODS["react"](ITEM, env, {"protocol": "xml"})
+
+
+def test_final_answer_takes_the_last_answer_line():
+    from langgraph_gram.eval.agent import final_answer
+
+    assert final_answer("It is X.\nAnswer: **Pelvoran**") == "Pelvoran"
+    assert final_answer("answer: a\nFinal answer: b") == "b"
+    assert final_answer("  Pelvoran ") == "Pelvoran"
