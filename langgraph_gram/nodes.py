@@ -28,7 +28,7 @@ from langgraph.runtime import Runtime
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.number_facts import number_facts
-from langgraph_gram.plan_coverage import plan_gaps
+from langgraph_gram.plan_coverage import chain_plan, plan_gaps
 from langgraph_gram.prompts import (
     ANSWER_SCHEMA,
     DECOMPOSE_SCHEMA,
@@ -621,17 +621,32 @@ class Workers:
     ) -> tuple[list[tuple[str, list[int]]], int] | None:
         """Re-plan once when the plan drops a relation its question names.
 
-        Runs only when a call of the task's reservation is left, so it never exceeds the
-        budget. The new plan is kept only when it misses fewer relations; ``usage`` is updated
-        in place with what the call cost.
+        A question that is one chain of relations ending in a name gets the chain's plan
+        written for it (:func:`~langgraph_gram.plan_coverage.chain_plan`, no call). Otherwise
+        the model is asked again, only when a call of the task's reservation is left, so it
+        never exceeds the budget; the new plan is kept only when it misses fewer relations.
+        ``usage`` is updated in place with what the call cost.
 
         Returns:
             The new ``(items, cut)``, or ``None`` to keep the plan.
         """
         ctx = task["context"]
         gaps = plan_gaps(ctx["question"], [q for q, _ in items]) if items else []
+        if not gaps:
+            return None
+        written = chain_plan(ctx["question"])
+        if written and not plan_gaps(ctx["question"], [q for q, _ in written]):
+            chained = normalize_subproblems(
+                {"subproblems": [{"question": q, "depends_on": d} for q, d in written]},
+                parent_question=ctx["question"],
+                limit=task["max_children"],
+                known_questions=task.get("known_questions", ()),
+            )
+            if len(chained[0]) == len(written):  # nothing dropped or cut
+                emit("replanned", node_id=task["node_id"], missing=gaps, by="chain")
+                return chained
         calls_left = task["calls"] - usage["llm_calls"]
-        if not gaps or calls_left < 1 or not self.prompts.plan_gap:
+        if calls_left < 1 or not self.prompts.plan_gap:
             return None
         retry = [
             *messages,
@@ -660,7 +675,7 @@ class Workers:
         for counts in (usage, usage["by_role"]["decompose"]):
             for key, value in cost.items():
                 counts[key] += value
-        emit("replanned", node_id=task["node_id"], missing=gaps)
+        emit("replanned", node_id=task["node_id"], missing=gaps, by="model")
         if not result[0]:
             return None
         new_items, cut = normalize_subproblems(

@@ -672,6 +672,7 @@ async def test_a_leaf_that_only_restates_its_question_fails_visibly():
 
 
 SPOUSE = "In which city was the spouse of the founder of Acme Ltd born?"
+MAKER = "In which city was the spouse of the founder of the maker of zephyr phones born?"
 
 
 def spouse_script(replan_fixes: bool):
@@ -682,19 +683,25 @@ def spouse_script(replan_fixes: bool):
             if "never asks about" in str(messages[-1].content):
                 if replan_fixes:
                     return subproblems(
-                        ("Who founded Acme Ltd?", []),
-                        ("Who is the spouse of #1?", [0]),
-                        ("In which city was #2 born?", [1]),
+                        ("Who makes zephyr phones?", []),
+                        ("Who founded #1?", [0]),
+                        ("Who is the spouse of #2?", [1]),
+                        ("In which city was #3 born?", [2]),
                     )
-                return subproblems(("Who runs Acme Ltd?", []), ("Where was #1 born?", [0]))
-            if question == SPOUSE:
+                return subproblems(("Who sells zephyr phones?", []), ("Where was #1 born?", [0]))
+            if question in (SPOUSE, MAKER):
+                first = [("Who founded Acme Ltd?", [])]
+                if question == MAKER:
+                    first = [("Who makes zephyr phones?", []), ("Who founded #1?", [0])]
                 return subproblems(
-                    ("Who founded Acme Ltd?", []), ("In which city was #1 born?", [0])
+                    *first, (f"In which city was #{len(first)} born?", [len(first) - 1])
                 )
             return subproblems()
         if kind == "solve":
             facts = {
+                "Who makes zephyr phones?": "Acme Ltd",
                 "Who founded Acme Ltd?": "Ada Vale",
+                "Who is the founder of Acme Ltd?": "Ada Vale",
                 "Who is the spouse of Ada Vale?": "Bo Vale",
                 "In which city was Bo Vale born?": "Lunport",
                 "In which city was Ada Vale born?": "Tarn",
@@ -705,15 +712,33 @@ def spouse_script(replan_fixes: bool):
     return script
 
 
+def replans_of(model) -> list:
+    return [c for c in model.calls if "never asks about" in str(c["messages"][-1].content)]
+
+
+async def test_a_chain_question_whose_plan_drops_a_hop_gets_the_chain_plan():
+    model = scripted(spouse_script(replan_fixes=False))
+    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
+    assert replans_of(model) == []  # written from the question, no call spent
+    root = result["tree"][ROOT_ID]
+    questions = [result["tree"][c]["question"] for c in root["children"]]
+    assert questions == [
+        "Who is the founder of Acme Ltd?",
+        "Who is the spouse of #1?",
+        "In which city was #2 born?",
+    ]
+    assert result["answer"] == "Lunport"
+
+
 async def test_a_plan_that_drops_a_relation_is_replanned_once():
     model = scripted(spouse_script(replan_fixes=True))
-    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
-    replans = [c for c in model.calls if "never asks about" in str(c["messages"][-1].content)]
+    result = await create_gram_graph(model).ainvoke({"question": MAKER})
+    replans = replans_of(model)
     assert len(replans) == 1
     assert "spouse" in str(replans[0]["messages"][-1].content)
     root = result["tree"][ROOT_ID]
     questions = [result["tree"][c]["question"] for c in root["children"]]
-    assert questions[1] == "Who is the spouse of #1?"
+    assert questions[2] == "Who is the spouse of #2?"
     assert result["answer"] == "Lunport"
     # The re-plan is an LLM call like any other: counted under decompose.
     plans = [c for c in model.calls if c["kind"] == "decompose"]
@@ -723,12 +748,15 @@ async def test_a_plan_that_drops_a_relation_is_replanned_once():
 
 async def test_a_replan_that_is_no_better_keeps_the_first_plan():
     model = scripted(spouse_script(replan_fixes=False))
-    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
-    replans = [c for c in model.calls if "never asks about" in str(c["messages"][-1].content)]
-    assert len(replans) == 1  # asked once, never in a loop
+    result = await create_gram_graph(model).ainvoke({"question": MAKER})
+    assert len(replans_of(model)) == 1  # asked once, never in a loop
     root = result["tree"][ROOT_ID]
     questions = [result["tree"][c]["question"] for c in root["children"]]
-    assert questions == ["Who founded Acme Ltd?", "In which city was #1 born?"]
+    assert questions == [
+        "Who makes zephyr phones?",
+        "Who founded #1?",
+        "In which city was #2 born?",
+    ]
 
 
 async def test_a_plan_that_paraphrases_every_hop_is_not_questioned():
@@ -744,22 +772,24 @@ async def test_a_plan_that_paraphrases_every_hop_is_not_questioned():
         return answer("x")
 
     model = scripted(script)
-    await create_gram_graph(model).ainvoke({"question": SPOUSE})
-    assert not any("never asks about" in str(c["messages"][-1].content) for c in model.calls)
+    result = await create_gram_graph(model).ainvoke({"question": SPOUSE})
+    assert replans_of(model) == []
+    root = result["tree"][ROOT_ID]
+    assert result["tree"][root["children"][1]]["question"] == "Who is #1 married to?"
 
 
 async def test_no_replan_without_a_spare_call():
     model = scripted(spouse_script(replan_fixes=True))
-    # 4 calls: the plan, two leaves and the aggregation; nothing left for a re-plan.
-    result = await create_gram_graph(model, budget=Budget(max_llm_calls=4)).ainvoke(
-        {"question": SPOUSE}
+    # 5 calls: the plan, three leaves and the aggregation; nothing left for a re-plan.
+    result = await create_gram_graph(model, budget=Budget(max_llm_calls=5)).ainvoke(
+        {"question": MAKER}
     )
-    assert result["usage"]["llm_calls"] <= 4
-    assert not any("never asks about" in str(c["messages"][-1].content) for c in model.calls)
+    assert result["usage"]["llm_calls"] <= 5
+    assert replans_of(model) == []
 
 
 def test_relation_words_and_plan_gaps():
-    from langgraph_gram.plan_coverage import plan_gaps, relation_words
+    from langgraph_gram.plan_coverage import chain_plan, plan_gaps, relation_words
 
     assert relation_words("Who is the director's spouse, the sum of the ages?") == ["spouse"]
     assert relation_words("What is the capital of the country where the author of Faust died?") == [
@@ -769,3 +799,17 @@ def test_relation_words_and_plan_gaps():
     q = "Which river flows through the city where the author of Faust died?"
     assert plan_gaps(q, ["Who wrote Faust?", "Where did #1 die?", "Which river is in #2?"]) == []
     assert plan_gaps(q, ["Which river flows through the city where Goethe died?"]) == ["author"]
+    assert chain_plan(q) is None  # "the city where" is no chain ending in a name
+    assert chain_plan("Who founded the company that makes the iPhone?") is None
+    assert [
+        x for x, _ in chain_plan("When was the wife of the director of The Godfather born?")
+    ] == [
+        "Who is the director of The Godfather?",
+        "Who is the wife of #1?",
+        "When was #2 born?",
+    ]
+    assert chain_plan("What is the capital of the country of the mother of Louis XIV?") == [
+        ("Who is the mother of Louis XIV?", []),
+        ("What is the country of #1?", [0]),
+        ("What is the capital of #2?", [1]),
+    ]
