@@ -146,7 +146,8 @@ def normalize_subproblems(
     being solved elsewhere on the path (an ancestor or a sibling: re-asking it could recurse
     forever or redo work), cuts the list to ``limit``, and keeps only
     dependencies on *earlier* items (self, later, missing or cyclic ones are dropped). ``#k``
-    references in a question add a dependency on item ``k`` when it is earlier. Fewer than two
+    references in a question add a dependency on item ``k`` when it is earlier. A last item
+    that only combines earlier answers is dropped (see :func:`only_combines`). Fewer than two
     items means the question is atomic.
 
     Args:
@@ -203,7 +204,28 @@ def normalize_subproblems(
         if not valid and i > 0 and names_nothing(question):
             valid.update(range(i))  # "When was the founder born?" needs what came before
         clean.append((question, sorted(valid)))
+    if len(clean) > 2 and only_combines(*clean[-1]):
+        clean.pop()  # "Which was founded first, #1 or #2?" is the aggregation's own job
     return clean, cut
+
+
+def only_combines(question: str, depends_on: Sequence[int]) -> bool:
+    """Tell whether a sub-question only combines earlier answers ("Which came first, #1 or #2?").
+
+    Such a step, answered as a leaf, sees numbers without the names they belong to and its
+    guess then misleads the aggregation, which sees every sub-question with its answer anyway.
+    A plan's last sub-question is dropped when this holds (two or more items stay).
+
+    Args:
+        question: The sub-question.
+        depends_on: The earlier items it uses.
+
+    Returns:
+        True when it refers to two earlier answers or more by ``#k`` and names nothing besides
+        them ("In which year was the founder born?" refers to none: it is a lookup).
+    """
+    refs = set(_REF.findall(question))
+    return len(refs) >= 2 and len(depends_on) >= 2 and names_nothing(_REF.sub("", question))
 
 
 _NAMING = re.compile(r"\d|[\"“”]|(?<!\w)'|'(?!\w)")

@@ -813,3 +813,21 @@ def test_relation_words_and_plan_gaps():
         ("What is the country of #1?", [0]),
         ("What is the capital of #2?", [1]),
     ]
+
+
+def test_a_last_step_that_only_compares_earlier_answers_is_left_to_aggregation():
+    from langgraph_gram.nodes import normalize_subproblems
+
+    def plan(*questions):
+        data = {"subproblems": [{"question": q, "depends_on": []} for q in questions]}
+        return [q for q, _ in normalize_subproblems(data, parent_question="Q?", limit=4)[0]]
+
+    founded = ["What year was Ziogrou Works founded?", "What year was Grurpresh Corp founded?"]
+    assert plan(*founded, "Which company was founded first, #1 or #2?") == founded
+    # Kept: it names something of its own, or it is a lookup, or only two items would remain.
+    assert len(plan(*founded, "Are #1 and #2 both later than 1950?")) == 3
+    assert len(plan(*founded, "In which year was the founder born?")) == 3
+    assert plan("Who founded Acme?", "Which is older, #1 or #1?") == [
+        "Who founded Acme?",
+        "Which is older, #1 or #1?",
+    ]

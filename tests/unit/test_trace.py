@@ -36,7 +36,7 @@ def tree_script():
                 return subproblems(
                     ("Who leads Apple?", []),
                     ("What about </script> Qarvex?", []),
-                    ("How do #1 and #2 compare?", [0, 1]),
+                    ("How do #1 and #2 compare in Cupertino?", [0, 1]),
                     ("A fourth question over max_children?", []),
                 )
             if question == "Who leads Apple?":
