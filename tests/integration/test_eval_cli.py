@@ -34,6 +34,24 @@ def endpoint_args(server) -> list[str]:
     return ["--base-url", server.base_url, "--model", server.model]
 
 
+def tiny_eval(out: Path, methods: str, *extra: str) -> list[str]:
+    """``gram eval`` arguments for the first two tiny example questions and their corpus."""
+    return [
+        "eval",
+        "--questions",
+        str(EXAMPLES / "tiny_questions.jsonl"),
+        "--corpus",
+        str(EXAMPLES / "tiny_corpus.jsonl"),
+        "--methods",
+        methods,
+        "--limit",
+        "2",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data not present")
 @pytest.mark.parametrize("dataset", sorted(LOADERS))
 def test_every_method_runs_on_every_builtin_dataset(dataset, fault_server, tmp_path):
@@ -79,19 +97,7 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
     closed_port_url, fault_server, tmp_path
 ):
     out = tmp_path / "out"
-    common = [
-        "eval",
-        "--questions",
-        str(EXAMPLES / "tiny_questions.jsonl"),
-        "--corpus",
-        str(EXAMPLES / "tiny_corpus.jsonl"),
-        "--methods",
-        "direct,react",
-        "--limit",
-        "2",
-        "--out",
-        str(out),
-    ]
+    common = tiny_eval(out, "direct,react")
     status = main([*common, "--base-url", closed_port_url, "--model", fault_server.model])
     assert status == 2
     failed = rows_of(out)
@@ -118,25 +124,8 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
 
 def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path):
     out = tmp_path / "sweep"
-    status = main(
-        [
-            "eval",
-            "--questions",
-            str(EXAMPLES / "tiny_questions.jsonl"),
-            "--corpus",
-            str(EXAMPLES / "tiny_corpus.jsonl"),
-            "--methods",
-            "",
-            "--sweep",
-            "max_depth=0,1",
-            "width=1,2",
-            "--limit",
-            "2",
-            "--out",
-            str(out),
-            *endpoint_args(fault_server),
-        ]
-    )
+    sweep = ["--sweep", "max_depth=0,1", "width=1,2"]
+    status = main(tiny_eval(out, "", *sweep, *endpoint_args(fault_server)))
     assert status == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {
@@ -171,22 +160,7 @@ def test_react_uses_create_agent_on_an_endpoint_with_native_tool_calls(
 
     server = fault_server_factory(responder=respond)
     out = tmp_path / "agent"
-    status = main(
-        [
-            "eval",
-            "--questions",
-            str(EXAMPLES / "tiny_questions.jsonl"),
-            "--corpus",
-            str(EXAMPLES / "tiny_corpus.jsonl"),
-            "--methods",
-            "react",
-            "--limit",
-            "2",
-            "--out",
-            str(out),
-            *endpoint_args(server),
-        ]
-    )
+    status = main(tiny_eval(out, "react", *endpoint_args(server)))
     assert status == 0
     rows = rows_of(out)
     assert [r["detail"]["protocol"] for r in rows] == ["native", "native"]
