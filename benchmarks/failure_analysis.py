@@ -8,8 +8,11 @@ answer, as in fictional_multihop) and, for ``gram``, the compact tree ``gram eva
 each row. Kinds, first match wins:
 
 - ``aggregation``: some node found the gold answer, the root did not return it;
+- ``comparison, entity missed``: a compared entity of the gold chain (e.g. one company's
+  founder) appears in no node (a wrong hop before the comparison);
 - ``comparison, values found`` / ``comparison, value missing``: a comparison answered
-  wrongly with both compared numbers in the tree, or without them;
+  wrongly with both compared numbers in the tree (compared wrongly, or a number misread), or
+  without them;
 - ``hop k missed``: no node's answer holds the chain's k-th entity (the hop that was never
   found: a retrieval or extraction miss, or a plan without that hop);
 - ``final hop``: every intermediate entity was found, the final answer was not;
@@ -51,6 +54,10 @@ def classify(row: dict[str, Any], question: dict[str, Any]) -> str:
         return "aggregation"
     chain = [str(e) for e in question.get("chain") or []]
     if question.get("type", "").startswith("compare"):
+        texts = [f"{q} {a}" for q, a in tree.values()]
+        for entity in chain:  # a compared entity (e.g. a founder) that no node found
+            if not any(_holds(t, entity) for t in texts):
+                return "comparison, entity missed"
         found = sum(1 for a in answers if single_number(a) is not None)
         return "comparison, values found" if found >= 2 else "comparison, value missing"
     for k, entity in enumerate(chain[1:-1], start=1):
