@@ -44,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fakes import answer, scripted, subproblems
+from fault_server import letters_digest, letters_label
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
@@ -60,10 +61,13 @@ def splitting_model(k: int, chain: bool) -> Any:
 
     def script(kind: str, question: str, messages: list[Any]) -> str:
         if kind == "decompose":
-            tag = digest(question)
+            tag = letters_digest(question)  # no digits: plans may not state new numbers
             return subproblems(
                 *(
-                    (f"What is part {i + 1} of item {tag}?", [i - 1] if chain and i else [])
+                    (
+                        f"What is part {letters_label(i)} of item {tag}?",
+                        [i - 1] if chain and i else [],
+                    )
                     for i in range(k)
                 )
             )

@@ -28,7 +28,7 @@ from langgraph.runtime import Runtime
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.number_facts import number_facts
-from langgraph_gram.plan_coverage import chain_plan, plan_gaps
+from langgraph_gram.plan_coverage import chain_plan, invented_numbers, plan_gaps
 from langgraph_gram.prompts import (
     ANSWER_SCHEMA,
     DECOMPOSE_SCHEMA,
@@ -593,18 +593,19 @@ class Workers:
         if replan is not None:
             items, cut = replan
             plan_candidates = []
+        items, cut, rejected = self._without_guesses(ctx, items, cut, plans)
+        if rejected:
+            plan_candidates = []
+            emit("plan_rejected", node_id=node_id, reason=rejected)
         calls_spent = usage["llm_calls"]
         hits = [task.get("cut_by", "max_children")] if cut else []
         parent = task["node_depth"]
         if not items:
             emit("decomposed", node_id=node_id, children=[], atomic=True)
-            return {
-                "tree": {
-                    node_id: {"atomic": True, "llm_calls": task.get("node_calls", 0) + calls_spent}
-                },
-                "usage": usage,
-                "budget_hits": hits,
-            }
+            node = {"atomic": True, "llm_calls": task.get("node_calls", 0) + calls_spent}
+            if rejected:
+                node["rejected_plan"] = rejected
+            return {"tree": {node_id: node}, "usage": usage, "budget_hits": hits}
         updates: dict[str, dict[str, Any]] = {}
         child_ids = [f"{node_id}.{i}" for i in range(1, len(items) + 1)]
         for i, (question, deps) in enumerate(items):
@@ -632,6 +633,33 @@ class Workers:
             cut=cut,
         )
         return {"tree": updates, "usage": usage, "budget_hits": hits}
+
+    def _without_guesses(
+        self,
+        ctx: dict[str, Any],
+        items: list[tuple[str, list[int]]],
+        cut: int,
+        plans: Sequence[tuple[list[tuple[str, list[int]]], int]],
+    ) -> tuple[list[tuple[str, list[int]]], int, str]:
+        """Refuse a plan that states numbers nothing gave it (a guessed answer, a sum).
+
+        Another sampled plan without such numbers is used when there is one; otherwise the
+        node is solved directly (no plan), which every budget allows.
+
+        Returns:
+            ``(items, cut, reason)``; ``reason`` is "" when the plan was kept.
+        """
+        if not items:
+            return items, cut, ""
+        given = "\n".join([ctx["question"], render_context(ctx, self.prompts)])
+        invented = invented_numbers([q for q, _ in items], given)
+        if not invented:
+            return items, cut, ""
+        reason = "the plan stated numbers it was not given: " + ", ".join(invented)
+        for other, other_cut in plans:
+            if other and not invented_numbers([q for q, _ in other], given):
+                return other, other_cut, reason + " (another sampled plan was used)"
+        return [], 0, reason
 
     async def _close_plan_gaps(
         self,

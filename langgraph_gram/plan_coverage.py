@@ -22,7 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_OF = re.compile(r"\b(?:the|its|their|his|her|whose)\s+([a-z]{3,})\s+of\b")
+# "the founder of", and with one modifier "the birth city of" (captured as "birth city").
+_OF = re.compile(
+    r"\b(?:the|its|their|his|her|whose)\s+((?:(?!the\b|of\b)[a-z]{3,}\s+)?[a-z]{3,})\s+of\b"
+)
 _POSSESSIVE = re.compile(r"[A-Za-z]'s\s+([a-z]{3,})\b")
 _GENERIC = frozenset(
     {
@@ -64,6 +67,15 @@ def _stem(word: str) -> str:
     return word.lower()[:_PREFIX]
 
 
+def _head(relation: str) -> str:
+    return relation.split()[-1]
+
+
+def _covered(relation: str, asked: set[str]) -> bool:
+    # "birth city" is asked about by "In which city..." as well as "Where was #2 born?"
+    return any(_stem(w) in asked for w in relation.split())
+
+
 def relation_words(question: str) -> list[str]:
     """Find the relation nouns a question chains through, in order of appearance.
 
@@ -72,7 +84,8 @@ def relation_words(question: str) -> list[str]:
 
     Returns:
         Lowercase nouns from "the <noun> of" and "'s <noun>", without generic words
-        ("the name of", "the sum of") and without repeats.
+        ("the name of", "the sum of") and without repeats. A noun with one modifier word
+        ("the birth city of") is kept whole, as ``"birth city"``.
 
     Example:
         >>> relation_words("In which city was the spouse of the founder of Acme born?")
@@ -85,7 +98,8 @@ def relation_words(question: str) -> list[str]:
     ]
     words: list[str] = []
     for _, word in sorted(found):
-        if word not in _GENERIC and word not in words:
+        word = " ".join(word.split())
+        if _head(word) not in _GENERIC and word not in words:
             words.append(word)
     return words
 
@@ -112,11 +126,12 @@ def plan_gaps(question: str, sub_questions: Sequence[str]) -> list[str]:
     if not sub_questions or len(sub_questions) >= len(relations) + 1:
         return []
     asked = {_stem(w) for q in sub_questions for w in re.findall(r"[A-Za-z]+", q)}
-    return [w for w in relations if _stem(w) not in asked]
+    return [w for w in relations if not _covered(w, asked)]
 
 
 _NAME = r"[A-Z0-9][\w'&.-]*(?:(?: (?:of|de|the|and))? [A-Z0-9&][\w'&.-]*)*"
-_CHAIN = re.compile(r"\b[Tt]he ((?:[a-z]{3,} of (?:the )?)+)(" + _NAME + ")")
+_RELATION = r"(?:(?!the\b)[a-z]{3,} )?[a-z]{3,}"
+_CHAIN = re.compile(r"\b[Tt]he ((?:" + _RELATION + r" of (?:the )?)+)(" + _NAME + ")")
 _PERSON_SUFFIXES = ("er", "or", "ist", "ian", "ant", "ent")
 _PEOPLE = frozenset(
     "spouse wife husband partner father mother parent son daughter child brother sister sibling "
@@ -127,6 +142,7 @@ _BARE = re.compile(r"^\s*(?:who|what)\s+(?:is|was|are|were)\s+#\d+\s*\??\s*$", r
 
 
 def _asks_for(relation: str) -> str:
+    relation = _head(relation)
     people = relation in _PEOPLE or relation.endswith(_PERSON_SUFFIXES)
     return "Who" if people else "What"
 
@@ -153,9 +169,9 @@ def chain_plan(question: str) -> list[tuple[str, list[int]]] | None:
     match = _CHAIN.search(question)
     if not match:
         return None
-    relations = re.findall(r"([a-z]{3,}) of", match.group(1))
+    relations = re.findall(r"(" + _RELATION + r") of", match.group(1))
     name = match.group(2).rstrip(".")
-    if len(relations) < 2 or any(r in _GENERIC for r in relations):
+    if len(relations) < 2 or any(_head(r) in _GENERIC for r in relations):
         return None
     items: list[tuple[str, list[int]]] = []
     subject = name
@@ -168,3 +184,102 @@ def chain_plan(question: str) -> list[tuple[str, list[int]]] | None:
     if not _BARE.match(rest):  # "What is #3?" would only repeat the last hop
         items.append((rest, [len(items) - 1]))
     return items
+
+
+_NUMBER = re.compile(r"(?<![\w#.])\d[\d,]*(?:\.\d+)?")
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, words in enumerate(
+        [
+            "zero",
+            "one once",
+            "two twice double pair couple both",
+            "three thrice triple",
+            "four quadruple",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve dozen",
+        ]
+    )
+    for word in words.split()
+}
+_NUMBER_WORDS |= {
+    "thirteen": "13",
+    "fourteen": "14",
+    "fifteen": "15",
+    "sixteen": "16",
+    "seventeen": "17",
+    "eighteen": "18",
+    "nineteen": "19",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "seventy": "70",
+    "eighty": "80",
+    "ninety": "90",
+    "hundred": "100",
+    "thousand": "1000",
+}
+
+
+def _value(number: str) -> str:
+    value = number.replace(",", "").rstrip(".")
+    return re.sub(r"\.0+$", "", value)
+
+
+def _numbers(text: str) -> set[str]:
+    found = {_value(n) for n in _NUMBER.findall(text)}
+    words = re.findall(r"[a-z]+", text.lower())
+    return found | {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+
+
+_ARITHMETIC = re.compile(
+    r"[+×*/÷^=%]|(?<=\d)\s*-\s*(?=\d)|\b(?:plus|minus|times|divided|multiplied|sum|product|"
+    r"difference|quotient|squared|cubed|percent|square root|subtract|add)\b",
+    re.IGNORECASE,
+)
+
+
+def invented_numbers(sub_questions: Sequence[str], given: str) -> list[str]:
+    """Find numbers a plan's lookups state that nothing it was given contains.
+
+    A planner that writes "Which band disbanded in 2014?" for "...a band that disbanded in
+    what year?" has put its guess of the answer into the plan, and every later step trusts it.
+    The same holds for a value it worked out by itself and then asks about ("How much does she
+    earn for the extra 5 hours?"). A sub-question that is a calculation ("What is 17 times
+    20?", "What is #1 - 4?") may hold numbers of its own: splitting a calculation is planning.
+    ``#k`` references are not numbers; numbers written as words in the given text ("three
+    cups", "a dozen") count as given.
+
+    Args:
+        sub_questions: The plan's sub-questions.
+        given: Everything the planner saw: the question and its context.
+
+    Returns:
+        The invented numbers, in order of appearance, without repeats.
+
+    Example:
+        >>> invented_numbers(["Which band disbanded in 2014?"], "It disbanded in what year?")
+        ['2014']
+        >>> invented_numbers(["How many eggs are in 3 boxes?"], "three boxes of a dozen eggs")
+        []
+        >>> invented_numbers(["What is 17 times 20?"], "What is 17 times 23?")
+        []
+    """
+    allowed = _numbers(given)
+    found: list[str] = []
+    for question in sub_questions:
+        if _ARITHMETIC.search(question):
+            continue  # "What is 17 times 20?": splitting a calculation is planning
+        for number in _NUMBER.findall(question):
+            value = _value(number)
+            if value not in allowed and value not in found:
+                found.append(value)
+    return found

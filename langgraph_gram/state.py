@@ -56,6 +56,8 @@ class TreeNode(TypedDict, total=False):
         redecomposed: A scorer rejected every answer candidate, so the node was split again.
         plan_candidates: Sampled decompositions when width > 1 (``{"subproblems",
             "agreement"}``); the children come from the one the others agree on most.
+        rejected_plan: Why the model's decomposition was not used and the node was solved
+            directly instead (e.g. the plan stated numbers it was never given).
         reviewed: A person approved or edited this decomposition (``review_decompositions``).
         edited: The reviewer replaced the model's sub-problems.
         seconds: Wall time this node's workers took, summed.
@@ -87,6 +89,7 @@ class TreeNode(TypedDict, total=False):
     memo_of: str
     redecomposed: bool
     plan_candidates: list[dict[str, Any]]
+    rejected_plan: str
     reviewed: bool
     edited: bool
     seconds: float

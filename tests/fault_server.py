@@ -291,11 +291,45 @@ def echo_answer(body: dict[str, Any]) -> str:
     return json.dumps(_answer_object(body, "echo: " + last_user_message(body)[:80]))
 
 
+def letters_digest(text: str) -> str:
+    """Hash ``text`` to 8 capital letters (a digest without digits that names something).
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The digest.
+    """
+    return hashlib.sha1(text.encode()).hexdigest()[:8].translate(_HEX_LETTERS)
+
+
+def letters_label(i: int) -> str:
+    """Name the ``i``-th item (0-based) with capital letters: A, B, ..., Z, BA, BB, ...
+
+    Args:
+        i: The index.
+
+    Returns:
+        The label.
+    """
+    label = ""
+    while True:
+        label = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i % 26] + label
+        i //= 26
+        if not i:
+            return label
+
+
+_HEX_LETTERS = str.maketrans("0123456789abcdef", "ABCDEFGHIJKLMNOP")
+
+
 def always_decompose(n: int, *, answer: str | None = None) -> Responder:
     """Make a responder that splits every decomposition request into ``n`` sub-problems.
 
-    Sub-problems read ``"sub-problem <i> of [<digest>]"``, where the digest hashes the last user
-    message, so they are deterministic and differ between parents. When the schema's items are
+    Sub-problems read ``"sub-problem <letters> of [<DIGEST>]"``, where the digest hashes the last
+    user message, so they are deterministic and differ between parents. They hold no digits:
+    the engine refuses plans that state numbers their question never gave, and this responder
+    must keep splitting whatever the question. When the schema's items are
     objects, the text goes into their ``question``-like string property (other required item
     keys get :func:`fill_schema` values, e.g. ``depends_on: []``). Without a schema (prompt
     mode) items are ``{"question": ..., "depends_on": []}`` when the prompt mentions the key
@@ -314,8 +348,8 @@ def always_decompose(n: int, *, answer: str | None = None) -> Responder:
         question = last_user_message(body)
         if request_kind(body) != "decompose":
             return json.dumps(_answer_object(body, answer or "answer to: " + question[:60]))
-        digest = hashlib.sha1(question.encode()).hexdigest()[:8]
-        texts = [f"sub-problem {i + 1} of [{digest}]" for i in range(n)]
+        digest = letters_digest(question)
+        texts = [f"sub-problem {letters_label(i)} of [{digest}]" for i in range(n)]
         schema = request_schema(body) or {}
         data = fill_schema(schema) if schema else {}
         if not isinstance(data, dict):
@@ -750,6 +784,8 @@ __all__ = [
     "echo_answer",
     "fill_schema",
     "last_user_message",
+    "letters_digest",
+    "letters_label",
     "max_overlap",
     "message_texts",
     "request_kind",

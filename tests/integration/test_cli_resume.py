@@ -18,7 +18,7 @@ def responder(body: dict) -> str:
     user = message_texts(body)[-1]
     if "subproblems" in schema.get("properties", {}):
         if user.endswith("Question to plan: Root?"):
-            items = [{"question": f"Leaf {i}?", "depends_on": []} for i in range(4)]
+            items = [{"question": f"Leaf {c}?", "depends_on": []} for c in "ABCD"]
             return json.dumps({"subproblems": items})
         return json.dumps({"subproblems": []})
     question = user.rsplit("Question to answer now: ", 1)[-1]

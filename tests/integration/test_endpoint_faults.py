@@ -465,7 +465,7 @@ async def test_always_decompose_in_prompt_mode(
     assert len(items) == 2
     texts = [item["question"] for item in items] if object_items else items
     assert all(isinstance(text, str) for text in texts)
-    assert [text.split(" of ")[0] for text in texts] == ["sub-problem 1", "sub-problem 2"]
+    assert [text.split(" of ")[0] for text in texts] == ["sub-problem A", "sub-problem B"]
     if object_items:
         assert all(item["depends_on"] == [] for item in items)
     assert server.records[0].kind == "decompose"

@@ -39,7 +39,7 @@ Factory = Callable[..., FaultServer]
 LATENCY = 0.25
 FAULT_KINDS: tuple[FaultKind, ...] = ("500", "429", "hang", "malformed", "truncated", "empty")
 _QUESTION = re.compile(r"Question to (?:answer now|plan): (.*)\Z", re.DOTALL)
-_DIGEST = re.compile(r"sub-problem \d+ of \[([0-9a-f]{8})\]")
+_DIGEST = re.compile(r"sub-problem [A-Z]+ of \[([A-P]{8})\]")
 
 
 def endpoint(url: str, model: str = "fault-model", **kwargs: Any) -> OpenAIEndpoint:

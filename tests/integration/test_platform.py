@@ -86,7 +86,7 @@ def split_root(body: dict[str, Any]) -> str:
         if question.startswith(SUB_PREFIX):
             return json.dumps({"subproblems": []})
         subproblems = [
-            {"question": f"{SUB_PREFIX} {i} of: {question}", "depends_on": []} for i in (1, 2)
+            {"question": f"{SUB_PREFIX} {c} of: {question}", "depends_on": []} for c in "AB"
         ]
         return json.dumps({"subproblems": subproblems})
     passage = _FIRST_PASSAGE.search(user_text)

@@ -21,7 +21,7 @@ def make_responder(seed: int = 0):
         user = message_texts(body)[-1]
         if "subproblems" in props:
             if user.endswith("Question to plan: Root?"):
-                items = [{"question": f"Leaf {i}?", "depends_on": []} for i in range(3)]
+                items = [{"question": f"Leaf {c}?", "depends_on": []} for c in "ABC"]
                 return json.dumps({"subproblems": items})
             return json.dumps({"subproblems": []})
         if "score" in props:
@@ -56,7 +56,7 @@ async def test_width_three_with_judge_keeps_scored_candidates(fault_server_facto
         assert any(c["answer"] == leaf["answer"] and c["score"] == best for c in candidates)
     assert requests_width_3 >= 2 * requests_width_1
     # Seeds differ between samples of one node (independent requests, no n > 1).
-    sampled = [r.body for r in server.records if "Leaf 0?" in message_texts(r.body)[-1]]
+    sampled = [r.body for r in server.records if "Leaf A?" in message_texts(r.body)[-1]]
     seeds = {b.get("seed") for b in sampled if "answer" in str(b.get("response_format"))}
     assert len(seeds) >= 2
     assert all(b.get("n", 1) == 1 for b in sampled)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from fakes import answer, scripted, subproblems
+from fault_server import letters_label
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
@@ -99,7 +100,10 @@ def always_decompose(n):
     def script(kind, question, messages):
         if kind == "decompose":
             return subproblems(
-                *[(f"part {i} of <{question}>", [i - 1] if i else []) for i in range(n)]
+                *[
+                    (f"part {letters_label(i)} of <{question}>", [i - 1] if i else [])
+                    for i in range(n)
+                ]
             )
         return answer(f"ans({question[:20]})")
 
@@ -813,6 +817,82 @@ def test_relation_words_and_plan_gaps():
         ("What is the country of #1?", [0]),
         ("What is the capital of #2?", [1]),
     ]
+
+
+def test_a_relation_with_a_modifier_is_one_hop():
+    from langgraph_gram.plan_coverage import chain_plan, plan_gaps, relation_words
+
+    q = "Which river flows through the birth city of the spouse of the founder of Acme Ltd?"
+    assert relation_words(q) == ["birth city", "spouse", "founder"]
+    # Three sub-questions for three relations and the river: the spouse was dropped.
+    short = [
+        "Who founded Acme Ltd?",
+        "What is the birth city of #1?",
+        "Which river flows through #2?",
+    ]
+    assert plan_gaps(q, short) == ["spouse"]
+    # A plan with a step per hop is never questioned, whatever its words.
+    covered = [*short[:1], "Who is #1 married to?", "Where was #2 born?", "Which river is in #3?"]
+    assert plan_gaps(q, covered) == []
+    # "In which city was #2 born?" covers the birth city by either of its words.
+    assert plan_gaps(q, ["Who is the founder's spouse?", "In which city was #1 born?"]) == []
+    assert chain_plan(q) == [
+        ("Who is the founder of Acme Ltd?", []),
+        ("Who is the spouse of #1?", [0]),
+        ("What is the birth city of #2?", [1]),
+        ("Which river flows through #3?", [2]),
+    ]
+
+
+def test_invented_numbers():
+    from langgraph_gram.plan_coverage import invented_numbers
+
+    given = "A band that disbanded in what year? She bought three boxes of a dozen eggs for $4.50."
+    assert invented_numbers(["What band disbanded in 2014?"], given) == ["2014"]
+    assert invented_numbers(["What is 3 times 12?", "What is #1 times 4.50?"], given) == []
+    assert invented_numbers(["How much are 36 eggs?", "And 4.5 more?"], given) == ["36", "4.5"]
+    # A calculation may hold numbers of its own; a lookup may not.
+    assert invented_numbers(["What is 17 times 20?", "What is 340 + 51?"], "17 * 23?") == []
+    assert invented_numbers(["What is 2004 - 1950?"], "") == []
+    assert invented_numbers(["Who founded #1 in #2?"], "") == []  # references, not numbers
+    assert invented_numbers(["Population above 1,200?"], "more than 1200 people") == []
+
+
+async def test_a_plan_that_states_a_guessed_number_is_solved_directly():
+    question = "Jo Vale is married to the frontman of a band that split up in what year?"
+
+    def script(kind, question_, messages):
+        if kind == "decompose":
+            return subproblems(
+                ("Which band split up in 2014?", []), ("Who was the frontman of #1?", [0])
+            )
+        return answer("2004")
+
+    model = scripted(script)
+    result = await create_gram_graph(model).ainvoke({"question": question})
+    root = result["tree"][ROOT_ID]
+    assert root["children"] == [] and root["atomic"]
+    assert "2014" in root["rejected_plan"]
+    assert result["answer"] == "2004"
+    assert [c["kind"] for c in model.calls] == ["decompose", "solve"]
+
+
+async def test_a_plan_with_given_numbers_is_kept():
+    question = "Ann buys three boxes of 12 eggs and eats 5. How many eggs are left?"
+
+    def script(kind, question_, messages):
+        if kind == "decompose" and question_ == question:
+            return subproblems(
+                ("How many eggs are in 3 boxes of 12?", []), ("What is #1 minus 5?", [0])
+            )
+        if kind == "decompose":
+            return subproblems()
+        return answer({"How many eggs are in 3 boxes of 12?": "36"}.get(question_, "31"))
+
+    result = await create_gram_graph(scripted(script)).ainvoke({"question": question})
+    root = result["tree"][ROOT_ID]
+    assert len(root["children"]) == 2 and "rejected_plan" not in root
+    assert result["answer"] == "31"
 
 
 def test_a_last_step_that_only_compares_earlier_answers_is_left_to_aggregation():
