@@ -343,10 +343,12 @@ def plan_round(
             break
         kids = [view.get(c) for c in node["children"]]
         ctx = node_context(view, node, prompts)
+        position = {c: i for i, c in enumerate(node["children"])}
         ctx["children"] = [
             {
                 "question": k.get("resolved_question") or k["question"],
                 "answer": k.get("answer") or prompts.no_answer,
+                "depends_on": [position[d] for d in k.get("depends_on", []) if d in position],
             }
             for k in kids
         ]

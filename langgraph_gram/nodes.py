@@ -25,6 +25,7 @@ from typing import Any
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
+from langgraph_gram.comparison import decide_comparison, names_option
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.number_facts import number_facts
@@ -1131,7 +1132,7 @@ class Workers:
             },
         ]
         try:
-            return await self._answer({**task, "samples": 1}, messages, "aggregate")
+            result = await self._answer({**task, "samples": 1}, messages, "aggregate")
         except (MalformedOutputError, EndpointResponseError, TimeoutError) as exc:
             update, usage, hits = self._failure(task, "aggregate", exc)
             answered = [
@@ -1139,4 +1140,29 @@ class Workers:
             ]
             update["answer"] = answered[-1] if answered else ""
             emit("failed", node_id=task["node_id"], role="aggregate", error=update.get("error"))
-            return {"tree": {task["node_id"]: update}, "usage": usage, "budget_hits": hits}
+            result = {"tree": {task["node_id"]: update}, "usage": usage, "budget_hits": hits}
+        return self._check_comparison(task, result)
+
+    def _check_comparison(self, task: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """Correct an aggregation that names the losing option of a comparison it was given.
+
+        See :mod:`langgraph_gram.comparison`: only two-option comparisons whose children hold
+        one number per option are decided; any other answer is left as the model wrote it.
+        """
+        ctx, node_id = task["context"], task["node_id"]
+        decision = decide_comparison(ctx["question"], ctx["children"])
+        node = result["tree"].get(node_id)
+        if decision is None or node is None or node.get("redecomposed"):
+            return result
+        said = str(node.get("answer") or "")
+        if names_option(said, decision.answer, decision.other):
+            return result
+        node.update(
+            answer=decision.answer,
+            corrected_from=said,
+            reasoning=f"decided exactly: {decision.reason}",
+        )
+        if node.get("status") == "failed":
+            node.update(status="done", error=None)
+        emit("corrected", node_id=node_id, answer=decision.answer, model_answer=said)
+        return result

@@ -56,6 +56,9 @@ class TreeNode(TypedDict, total=False):
         redecomposed: A scorer rejected every answer candidate, so the node was split again.
         plan_candidates: Sampled decompositions when width > 1 (``{"subproblems",
             "agreement"}``); the children come from the one the others agree on most.
+        corrected_from: The model's aggregation answer, when the engine replaced it with the
+            option a two-option comparison of the children's numbers decides
+            (:mod:`langgraph_gram.comparison`).
         rejected_plan: Why the model's decomposition was not used and the node was solved
             directly instead (e.g. the plan stated numbers it was never given).
         reviewed: A person approved or edited this decomposition (``review_decompositions``).
@@ -89,6 +92,7 @@ class TreeNode(TypedDict, total=False):
     memo_of: str
     redecomposed: bool
     plan_candidates: list[dict[str, Any]]
+    corrected_from: str
     rejected_plan: str
     reviewed: bool
     edited: bool

@@ -292,6 +292,8 @@ def _node_body(node: dict[str, Any], tree: dict[str, dict[str, Any]], clock: _Ti
     if len(single) == 1 and _num(single[0].get("score")) is not None:
         reason = f" ({_e(single[0]['reason'])})" if single[0].get("reason") else ""
         rows.append(("score", f"{_num(single[0]['score']):.2f}{reason}"))
+    if "corrected_from" in node:
+        rows.append(("corrected", f"the model answered {_e(repr(node['corrected_from']))}"))
     if node.get("rejected_plan"):
         rows.append(("plan rejected", _e(node["rejected_plan"])))
     if node.get("error"):

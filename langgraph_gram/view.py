@@ -38,6 +38,8 @@ def _label(node: dict[str, Any], max_len: int) -> Text:
             label.append(f"  (reused [{node['memo_of']}])", style="dim")
         if node.get("rejected_plan"):
             label.append("  (plan rejected: solved directly)", style="dim")
+        if "corrected_from" in node:
+            label.append("  (decided exactly)", style="dim")
     elif node.get("error") and node.get("status") in {"failed", "cut"}:
         label.append(f"  ({node['error'][:60]})", style="dim " + style)
     return label
