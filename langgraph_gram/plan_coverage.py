@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from fractions import Fraction
 
 # "the founder of", and with one modifier "the birth city of" (captured as "birth city").
 _OF = re.compile(
@@ -247,13 +248,30 @@ _ARITHMETIC = re.compile(
 )
 
 
+def _one_step(values: set[str]) -> set[Fraction]:
+    """Every number one operation on two given numbers makes (45 - 40, 16 / 2, 3 * 12)."""
+    numbers = set()
+    for value in values:
+        try:
+            numbers.add(Fraction(value))
+        except (ValueError, ZeroDivisionError):
+            continue
+    made = set(numbers)
+    for a in numbers:
+        for b in numbers:
+            made.update((a + b, a - b, a * b))
+            if b:
+                made.add(a / b)
+    return made
+
+
 def invented_numbers(sub_questions: Sequence[str], given: str) -> list[str]:
-    """Find numbers a plan's lookups state that nothing it was given contains.
+    """Find numbers a plan's lookups state that nothing it was given leads to.
 
     A planner that writes "Which band disbanded in 2014?" for "...a band that disbanded in
     what year?" has put its guess of the answer into the plan, and every later step trusts it.
-    The same holds for a value it worked out by itself and then asks about ("How much does she
-    earn for the extra 5 hours?"). A sub-question that is a calculation ("What is 17 times
+    A number the given numbers make in one operation ("the extra 5 hours" of 45 worked and 40
+    regular) is not a guess, and a sub-question that is a calculation ("What is 17 times
     20?", "What is #1 - 4?") may hold numbers of its own: splitting a calculation is planning.
     ``#k`` references are not numbers; numbers written as words in the given text ("three
     cups", "a dozen") count as given.
@@ -270,16 +288,27 @@ def invented_numbers(sub_questions: Sequence[str], given: str) -> list[str]:
         ['2014']
         >>> invented_numbers(["How many eggs are in 3 boxes?"], "three boxes of a dozen eggs")
         []
+        >>> invented_numbers(["What does she earn for the extra 5 hours?"], "45 hours, 40 paid")
+        []
         >>> invented_numbers(["What is 17 times 20?"], "What is 17 times 23?")
         []
     """
     allowed = _numbers(given)
+    made: set[Fraction] | None = None
     found: list[str] = []
     for question in sub_questions:
         if _ARITHMETIC.search(question):
             continue  # "What is 17 times 20?": splitting a calculation is planning
         for number in _NUMBER.findall(question):
             value = _value(number)
-            if value not in allowed and value not in found:
-                found.append(value)
+            if value in allowed or value in found:
+                continue
+            if made is None:
+                made = _one_step(allowed)
+            try:
+                if Fraction(value) in made:
+                    continue
+            except (ValueError, ZeroDivisionError):
+                pass
+            found.append(value)
     return found

@@ -850,7 +850,10 @@ def test_invented_numbers():
     given = "A band that disbanded in what year? She bought three boxes of a dozen eggs for $4.50."
     assert invented_numbers(["What band disbanded in 2014?"], given) == ["2014"]
     assert invented_numbers(["What is 3 times 12?", "What is #1 times 4.50?"], given) == []
-    assert invented_numbers(["How much are 36 eggs?", "And 4.5 more?"], given) == ["36", "4.5"]
+    assert invented_numbers(["How much are 37 eggs?", "And 4.7 more?"], given) == ["37", "4.7"]
+    # One operation on given numbers is not a guess: 36 = 3 x 12, 5 = 45 - 40.
+    assert invented_numbers(["How much are 36 eggs?"], given) == []
+    assert invented_numbers(["Pay for the extra 5 hours?"], "45 hours; 40 at $10") == []
     # A calculation may hold numbers of its own; a lookup may not.
     assert invented_numbers(["What is 17 times 20?", "What is 340 + 51?"], "17 * 23?") == []
     assert invented_numbers(["What is 2004 - 1950?"], "") == []
