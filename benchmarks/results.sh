@@ -16,7 +16,7 @@ ALL=direct,cot,self_consistency,react,gram
 if [[ "${LIMIT_SCALE:-session}" == full ]]; then
   FM=150 SC=150 HP=100 GSM=100 G24=30 LL=30 SW=50 SWD=1,3 SHAPES=5
 else  # what one 3-hour session on 2 cores measured (see docs/results.md)
-  FM=60 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1
+  FM=50 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1
 fi
 FMD=(--dataset fictional_multihop --data "$DATA/fictional_multihop")
 
@@ -40,6 +40,9 @@ gram eval --questions "$OUT/fictional_shapes.questions.jsonl" \
 # HotpotQA distractor (each question searches its own ten paragraphs), math, letters, game24.
 gram eval --dataset hotpotqa --data "$DATA/hotpotqa" --limit "$HP" --methods "$ALL" \
   --out "$OUT/hotpotqa" "${MODEL_ARGS[@]}"
+# GRAM at max_depth 1 beside the max_depth 2 row above (paired, same folder).
+gram eval --dataset hotpotqa --data "$DATA/hotpotqa" --limit "$HP" --methods "" \
+  --sweep max_depth=1 width=1 --out "$OUT/hotpotqa" "${MODEL_ARGS[@]}"
 gram eval --dataset gsm8k --data "$DATA/gsm8k" --limit "$GSM" --methods "$ALL" \
   --out "$OUT/gsm8k" "${MODEL_ARGS[@]}"
 gram eval --dataset last_letters --data "$DATA/last_letters" --types L4,L8,L12 \
