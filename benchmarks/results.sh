@@ -16,7 +16,7 @@ ALL=direct,cot,self_consistency,react,gram
 if [[ "${LIMIT_SCALE:-session}" == full ]]; then
   FM=150 SC=150 HP=100 GSM=100 G24=30 LL=30 SW=50 SWD=1,3 SHAPES=5
 else  # what one 3-hour session on 2 cores measured (see docs/results.md)
-  FM=50 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1
+  FM=40 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1
 fi
 FMD=(--dataset fictional_multihop --data "$DATA/fictional_multihop")
 
