@@ -247,6 +247,7 @@ async def run_eval_command(args: argparse.Namespace) -> int:
         command=_command_line(),
         notes=notes,
     )
-    console.print((args.out / "summary.md").read_text(encoding="utf-8"))
-    console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+    # Not rich markup: method labels like "gram[max_depth=1,width=1]" must print as written.
+    console.print((args.out / "summary.md").read_text(encoding="utf-8"), markup=False)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False)
     return 2 if failed else 0

@@ -122,11 +122,12 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
     assert len(rows_of(out)) == 8
 
 
-def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path):
+def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path, capsys):
     out = tmp_path / "sweep"
     sweep = ["--sweep", "max_depth=0,1", "width=1,2"]
     status = main(tiny_eval(out, "", *sweep, *endpoint_args(fault_server)))
     assert status == 0
+    assert "| gram[max_depth=1,width=2] |" in capsys.readouterr().err  # printed as written
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == {
         "gram[max_depth=0,width=1]",
