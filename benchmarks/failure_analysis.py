@@ -3,9 +3,14 @@
     python benchmarks/failure_analysis.py docs/results/fictional_multihop/items.jsonl \
         --questions ../shared/data/fictional_multihop/questions.jsonl --method gram
 
+    python benchmarks/failure_analysis.py docs/results/musique/items.jsonl \
+        --questions ../shared/data/musique/musique_ans_dev_100.jsonl --method gram
+
 Needs questions with a gold ``chain`` (the entities from the question's subject to the
-answer, as in fictional_multihop) and, for ``gram``, the compact tree ``gram eval`` stores in
-each row. Kinds, first match wins:
+answer, as in fictional_multihop) or a gold ``question_decomposition`` (MuSiQue: the chain is
+its hops' answers) and, for ``gram``, the compact tree ``gram eval`` stores in each row. For
+MuSiQue it also prints how many sub-questions GRAM's root plan had against the gold hops.
+Kinds, first match wins:
 
 - ``aggregation``: some node found the gold answer, the root did not return it;
 - ``comparison, entity missed``: a compared entity of the gold chain (e.g. one company's
@@ -66,13 +71,57 @@ def classify(row: dict[str, Any], question: dict[str, Any]) -> str:
     return "final hop"
 
 
+def gold_chain(question: dict[str, Any]) -> list[str]:
+    """Return the entities from the question's subject to its answer.
+
+    Args:
+        question: A question with a ``chain`` (fictional_multihop) or a MuSiQue
+            ``question_decomposition`` (whose subject is unnamed: the chain starts empty).
+
+    Returns:
+        The chain; its middle entries are the intermediate answers a tree must find.
+    """
+    if question.get("chain"):
+        return [str(e) for e in question["chain"]]
+    hops = question.get("question_decomposition") or []
+    return ["", *(str(h["answer"]) for h in hops)] if hops else []
+
+
+def _with_chain(question: dict[str, Any]) -> dict[str, Any]:
+    question = dict(question)
+    question["chain"] = gold_chain(question)
+    if "question_decomposition" in question:  # MuSiQue: the type is the id's hop pattern
+        question.setdefault("type", str(question["id"]).split("__")[0])
+    return question
+
+
+def plan_sizes(rows: list[dict[str, Any]], questions: dict[str, dict[str, Any]]) -> Counter:
+    """Count root plans by their size against the gold number of hops.
+
+    Args:
+        rows: ``gram`` rows with trees.
+        questions: Questions by id, with a gold ``question_decomposition``.
+
+    Returns:
+        ``(gold hops, root sub-questions)`` -> number of rows (0 sub-questions: solved whole).
+    """
+    sizes: Counter[tuple[int, int]] = Counter()
+    for row in rows:
+        tree = (row.get("detail") or {}).get("tree") or {}
+        hops = len(questions[row["id"]].get("question_decomposition") or [])
+        if tree and hops:
+            sizes[(hops, sum(1 for node_id in tree if node_id.count(".") == 1))] += 1
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("items", type=Path, help="a gram eval items.jsonl")
     parser.add_argument("--questions", type=Path, required=True)
     parser.add_argument("--method", default="gram")
     args = parser.parse_args()
-    questions = {q["id"]: q for q in map(json.loads, args.questions.read_text().splitlines()) if q}
+    lines = args.questions.read_text().splitlines()
+    questions = {q["id"]: _with_chain(q) for q in map(json.loads, lines) if q}
     rows = [json.loads(line) for line in args.items.read_text().splitlines() if line.strip()]
     latest = {(r["id"], r["method"]): r for r in rows}
     wrong = [
@@ -94,6 +143,13 @@ def main() -> None:
         f"\n{len(wrong)} wrong of {scored} scored: "
         + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     )
+    rows_of_method = [r for (qid, m), r in latest.items() if m == args.method and qid in questions]
+    sizes = plan_sizes(rows_of_method, questions)
+    if sizes:
+        print("root plan size against gold hops (gold hops: sub-questions x rows):")
+        for hops in sorted({h for h, _ in sizes}):
+            cells = ", ".join(f"{n} x {c}" for (h, n), c in sorted(sizes.items()) if h == hops)
+            print(f"  {hops} hops: {cells}")
 
 
 if __name__ == "__main__":

@@ -57,3 +57,35 @@ def row(tree: dict) -> dict:
 )
 def test_failure_kinds(question, tree, kind):
     assert fa.classify(row(tree), question) == kind
+
+
+MUSIQUE = {
+    "id": "2hop__1_2",
+    "answer": "1931",
+    "question_decomposition": [
+        {"question": "who was the actress in the film", "answer": "Ada Vale"},
+        {"question": "when was #1 born", "answer": "1931"},
+    ],
+}
+
+
+def test_musique_chain_comes_from_the_gold_decomposition():
+    question = fa._with_chain(MUSIQUE)
+    assert question["chain"] == ["", "Ada Vale", "1931"]
+    assert question["type"] == "2hop"
+    assert fa.classify(row({"0": ("Q", "1940"), "0.1": ("q", "Bo Vale")}), question) == (
+        "hop 1 missed"
+    )
+    assert fa.classify(row({"0": ("Q", "1940"), "0.1": ("q", "Ada Vale")}), question) == (
+        "final hop"
+    )
+
+
+def test_plan_sizes_count_root_sub_questions_against_gold_hops():
+    rows = [
+        {"id": "2hop__1_2", **row({"0": ("Q", "a"), "0.1": ("q", "b"), "0.1.1": ("q", "c")})},
+        {"id": "2hop__1_2", **row({"0": ("Q", "a"), "0.1": ("q", "b"), "0.2": ("q", "c")})},
+        {"id": "2hop__1_2", **row({"0": ("Q", "a")})},
+    ]
+    sizes = fa.plan_sizes(rows, {"2hop__1_2": MUSIQUE})
+    assert sizes == {(2, 1): 1, (2, 2): 1, (2, 0): 1}
