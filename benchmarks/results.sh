@@ -14,9 +14,9 @@ if [[ -n "${BASE_URL:-}" ]]; then MODEL_ARGS=(--base-url "$BASE_URL" --model "${
 ALL=direct,cot,self_consistency,react,gram
 
 if [[ "${LIMIT_SCALE:-session}" == full ]]; then
-  FM=150 SC=150 HP=100 GSM=100 G24=30 LL=30 SW=50 SWD=1,3 SHAPES=5
-else  # what one 3-hour session on 2 cores measured (see docs/results.md)
-  FM=40 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1
+  FM=150 SC=150 HP=100 GSM=100 G24=30 LL=30 SW=50 SWD=1,3 SHAPES=5 MQ=100 SMOKE=20
+else  # what 3-hour sessions on 2 cores measured (see docs/results.md)
+  FM=40 SC=12 HP=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1 MQ=30 SMOKE=2
 fi
 FMD=(--dataset fictional_multihop --data "$DATA/fictional_multihop")
 
@@ -40,6 +40,9 @@ gram eval --questions "$OUT/fictional_shapes.questions.jsonl" \
 # HotpotQA distractor (each question searches its own ten paragraphs), math, letters, game24.
 gram eval --dataset hotpotqa --data "$DATA/hotpotqa" --limit "$HP" --methods "$ALL" \
   --out "$OUT/hotpotqa" "${MODEL_ARGS[@]}"
+# MuSiQue-Ans (2-4 hops, each question searches its own twenty paragraphs).
+gram eval --dataset musique --data "$DATA/musique" --limit "$MQ" --methods "$ALL" \
+  --out "$OUT/musique" "${MODEL_ARGS[@]}"
 # GRAM at max_depth 1 beside the max_depth 2 row above (paired, same folder).
 gram eval --dataset hotpotqa --data "$DATA/hotpotqa" --limit "$HP" --methods "" \
   --sweep max_depth=1 width=1 --out "$OUT/hotpotqa" "${MODEL_ARGS[@]}"
@@ -49,3 +52,9 @@ gram eval --dataset last_letters --data "$DATA/last_letters" --types L4,L8,L12 \
   --per-type "$LL" --methods "$ALL" --out "$OUT/last_letters" "${MODEL_ARGS[@]}"
 gram eval --dataset game24 --data "$DATA/game24" --limit "$G24" --methods "$ALL" \
   --out "$OUT/game24" "${MODEL_ARGS[@]}"
+# Every method on the other built-in sets: closed-book 2-hop QA, code checked by the sets' own
+# tests (the sandboxed Python runner), plans checked by a Blocksworld simulator.
+for set in bamboogle humaneval mbpp blocksworld; do
+  gram eval --dataset "$set" --data "$DATA/$set" --limit "$SMOKE" --methods "$ALL" \
+    --out "$OUT/$set" "${MODEL_ARGS[@]}"
+done

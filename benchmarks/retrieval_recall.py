@@ -9,6 +9,11 @@ hotpotqa (distractor, 200 questions): per question, an index of its 10 context p
 every supporting-fact title is searched on its own (own paragraph in the top k), and the
 question is searched (fraction of the supporting titles in the top k).
 
+musique (answerable dev, 100 questions): per question, an index of its 20 paragraphs; the
+question is searched (fraction of the supporting paragraphs in the top k | all of them), and
+so is every gold sub-question with its ``#k`` references replaced by the gold answers, the
+query a leaf of a right plan searches with (its own supporting paragraph in the top k).
+
 Usage: python benchmarks/retrieval_recall.py [DATA_DIR]   (default: ../shared/data from the
 repository root)
 """
@@ -141,6 +146,51 @@ def hotpotqa(data_dir: Path) -> None:
         print(f"  {label:<22} n={n:<5} {cells}")
 
 
+def musique(data_dir: Path) -> None:
+    path = data_dir / "musique" / "musique_ans_dev_100.jsonl"
+    if not path.is_file():
+        print(f"musique: {path} not found, skipped")
+        return
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    hops: dict[str, list[int | None]] = defaultdict(list)
+    asked: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    both: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for item in items:
+        kind = item["id"].split("__")[0]
+        docs = [
+            {"id": str(p["idx"]), "title": p["title"], "text": p["paragraph_text"]}
+            for p in item["paragraphs"]
+        ]
+        index = CorpusIndex(docs)
+        gold_ids = {str(p["idx"]) for p in item["paragraphs"] if p["is_supporting"]}
+        found = rank_of(index, item["question"], gold_ids)
+        for k in KS:
+            in_top = sum(1 for r in found if r <= k)
+            for label in ("all", kind):
+                asked[label][k].append(in_top / len(gold_ids))
+                both[label][k].append(int(in_top == len(gold_ids)))
+        answers: list[str] = []
+        for step in item["question_decomposition"]:
+            query = step["question"]
+            for n, answer in enumerate(answers, start=1):
+                query = query.replace(f"#{n}", answer)
+            answers.append(str(step["answer"]))
+            ranks = rank_of(index, query, {str(step["paragraph_support_idx"])})
+            for label in ("all", kind):
+                hops[label].append(ranks[0] if ranks else None)
+    print(f"musique: {len(items)} questions, 20 paragraphs each (per-question index)")
+    print("question text -> supporting paragraphs (mean fraction found | all found):")
+    for label in ["all", *sorted(k for k in asked if k != "all")]:
+        n = len(asked[label][KS[0]])
+        cells = "  ".join(
+            f"R@{k}={sum(asked[label][k]) / n:.3f}|{sum(both[label][k]) / n:.3f}" for k in KS
+        )
+        print(f"  {label:<22} n={n:<5} {cells}")
+    print("gold sub-question (earlier answers filled in) -> its supporting paragraph:")
+    for label in ["all", *sorted(k for k in hops if k != "all")]:
+        print(recall_line(label, hops[label]))
+
+
 def main() -> None:
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -150,6 +200,7 @@ def main() -> None:
     print(f"data: {data_dir}; default k = {DEFAULT_K}")
     fictional(data_dir)
     hotpotqa(data_dir)
+    musique(data_dir)
 
 
 if __name__ == "__main__":
