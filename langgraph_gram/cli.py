@@ -23,16 +23,18 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.runnables import RunnableConfig
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from langgraph_gram.context import Budget
+from langgraph_gram.context import Budget, GramContext
 from langgraph_gram.errors import GramError
 from langgraph_gram.graph import create_gram_graph
+from langgraph_gram.state import GramInput
 from langgraph_gram.view import render_tree, usage_line
 
 
@@ -215,8 +217,8 @@ async def _ask(args: argparse.Namespace) -> int:
             model, tools=tools, budget=budget, width=args.width, checkpointer=saver
         )
         context = {"temperature": args.temperature} if args.temperature is not None else {}
-        config: dict[str, Any] = {}
-        run_input: dict[str, Any] | None = {"question": args.question}
+        config: RunnableConfig = {}
+        run_input: GramInput | None = {"question": args.question}
         if args.thread:
             config = {"configurable": {"thread_id": args.thread}}
             snapshot = await graph.aget_state(config)
@@ -241,14 +243,17 @@ async def _ask(args: argparse.Namespace) -> int:
             async for mode, chunk in graph.astream(
                 run_input,
                 config,
-                context=context,
+                # LangGraph turns a dict context into the graph's GramContext.
+                context=cast(GramContext, context),
                 stream_mode=["values", "custom"],
                 # With a thread, every finished task is on disk before the next starts, so a
-                # killed run loses at most the calls in flight.
-                **({"durability": "sync"} if args.thread else {}),
+                # killed run loses at most the calls in flight (None is the default).
+                durability="sync" if args.thread else None,
             ):
                 if mode == "values":
-                    state = chunk
+                    # A (mode, chunk) pair, and a "values" chunk is the whole state; LangGraph
+                    # types each streamed item only as ``dict[str, Any] | Any``.
+                    state = cast(dict[str, Any], chunk)
                 if live is not None:
                     live.update(view())
         seconds = time.monotonic() - started

@@ -118,7 +118,7 @@ def build_gram_graph(
     prompts: Prompts | None = None,
     review_decompositions: bool = False,
     cache_answers: bool = False,
-) -> StateGraph:
+) -> StateGraph[GramState, GramContext, GramInput, GramOutput]:
     """Build the uncompiled GRAM ``StateGraph``, for callers who compile it themselves.
 
     Args:
@@ -226,9 +226,9 @@ def build_gram_graph(
         hits = merge_hits(state.get("budget_hits"), plan.hits)
         if plan.hits:
             emit("budget", hits=plan.hits, usage=usage)
-        for node_id, update in plan.updates.items():
-            if update.get("status") == "cut":
-                emit("cut", node_id=node_id, reason=update.get("error"))
+        for node_id, node_update in plan.updates.items():
+            if node_update.get("status") == "cut":
+                emit("cut", node_id=node_id, reason=node_update.get("error"))
         update: dict[str, Any] = {
             "budget_hits": plan.hits,
             "stopped_by": stopped_by(hits),
@@ -273,7 +273,7 @@ def build_gram_graph(
         input_schema=GramInput,
         output_schema=GramOutput,
     )
-    nodes = {
+    nodes: dict[str, Callable[..., Awaitable[Any]]] = {
         "prepare": prepare,
         "controller": controller,
         "decompose": accounted(workers.decompose),
@@ -329,7 +329,7 @@ def create_gram_graph(
     prompts: Prompts | None = None,
     review_decompositions: bool = False,
     cache_answers: bool = False,
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[GramState, GramContext, GramInput, GramOutput]:
     """Create a compiled GRAM graph.
 
     Example:

@@ -1056,7 +1056,7 @@ class Workers:
             }
         usage = usage_delta("solve", spent["calls"], spent["prompt"], spent["completion"])
         usage["tool_calls"] = len(made) + len(toolbox.prefetch)
-        update: dict[str, Any] = {
+        update = {
             "status": "done" if answer else "failed",
             "answer": answer,
             "reasoning": reasoning,

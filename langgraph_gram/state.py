@@ -144,7 +144,7 @@ def new_node(
 
 
 def merge_tree(
-    left: dict[str, dict[str, Any]] | None, right: dict[str, dict[str, Any]] | None
+    left: dict[str, dict[str, Any]] | None, right: dict[str, Any] | None
 ) -> dict[str, dict[str, Any]]:
     """Merge node updates into the tree, field by field.
 

@@ -409,8 +409,9 @@ def _header(state: dict[str, Any], tree: dict[str, dict[str, Any]], clock: _Time
     root = tree.get(ROOT_ID) or {}
     question = state.get("question") or root.get("question") or ""
     answer = state.get("answer") or root.get("answer") or ""
-    usage = state.get("usage") if isinstance(state.get("usage"), dict) else {}
-    budget = state.get("budget") if isinstance(state.get("budget"), dict) else {}
+    raw_usage, raw_budget = state.get("usage"), state.get("budget")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    budget: dict[str, Any] = raw_budget if isinstance(raw_budget, dict) else {}
     stopped_by = state.get("stopped_by")
     hits = [str(h) for h in state.get("budget_hits") or []]
 
@@ -449,7 +450,8 @@ def _header(state: dict[str, Any], tree: dict[str, dict[str, Any]], clock: _Time
             f'<span class="badge hit">{_e(h)}</span>' for h in hits
         )
     status_line = " ".join(f"{_badge(s)} ×{n}" for s, n in sorted(statuses.items()))
-    roles = usage.get("by_role") if isinstance(usage.get("by_role"), dict) else {}
+    raw_roles = usage.get("by_role")
+    roles: dict[str, Any] = raw_roles if isinstance(raw_roles, dict) else {}
     role_rows = "".join(
         f"<tr><td>{_e(role)}</td><td>{_int(r.get('llm_calls'))}</td>"
         f"<td>{_int(r.get('prompt_tokens')):,}</td><td>{_int(r.get('completion_tokens')):,}</td>"
@@ -495,7 +497,8 @@ def render_html(state: dict[str, Any], *, title: str | None = None) -> str:
     Returns:
         The HTML text. It loads nothing from the network.
     """
-    raw_tree = state.get("tree") if isinstance(state.get("tree"), dict) else {}
+    tree_value = state.get("tree")
+    raw_tree: dict[Any, Any] = tree_value if isinstance(tree_value, dict) else {}
     tree = {str(k): v for k, v in raw_tree.items() if isinstance(v, dict)}
     clock = _Timeline(state, tree)
     question = state.get("question") or (tree.get(ROOT_ID) or {}).get("question") or ""

@@ -10,11 +10,13 @@ same tools, the same first-step rule (a tool call) and the same cap on tool call
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
+from pydantic import SecretStr
 
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.datasets import EvalItem
@@ -41,12 +43,15 @@ def agent_chat_model(model: Any) -> BaseChatModel | None:
         from langchain_openai import ChatOpenAI
     except ImportError:
         return None
+    api_key = getattr(model, "api_key", None) or "EMPTY"
     return ChatOpenAI(
         base_url=model.base_url,
         model=model.model,
-        api_key=getattr(model, "api_key", None) or "EMPTY",
+        # What pydantic would make of a plain string; anything else goes through as it is.
+        api_key=SecretStr(api_key) if isinstance(api_key, str) else api_key,
         temperature=0,
-        max_tokens=getattr(model, "max_tokens", None),
+        # The alias of ChatOpenAI's ``max_tokens`` field (``max_tokens=`` sets the same field).
+        max_completion_tokens=getattr(model, "max_tokens", None),
         timeout=getattr(model, "timeout", 120),
         max_retries=2,
     )
@@ -153,7 +158,7 @@ async def run_agent(
     )
     messages = result["messages"]
     replies = [m for m in messages if isinstance(m, AIMessage)]
-    usage = [m.usage_metadata or {} for m in replies]
+    usage: list[Mapping[str, Any]] = [m.usage_metadata or {} for m in replies]
     steps = [
         {"action": call["name"], "input": call.get("args", {})}
         for m in replies

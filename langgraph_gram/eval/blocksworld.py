@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 COLORS = "red blue orange yellow white magenta black cyan green violet silver gold".split()
 """PlanBench's block names: block ``a`` is red, ``b`` blue, and so on."""
@@ -135,8 +136,12 @@ def apply(state: set[Fact], action: Action) -> str | None:
     Returns:
         ``None`` when it was applied, else why it is not applicable (``state`` unchanged).
     """
-    x, y = action.block, action.target
+    # Only stack and unstack read ``y``, and parse_plan gives those two a target.
+    x, y = action.block, cast(str, action.target)
     holding = [f[1] for f in state if f[0] == "holding"]
+    needs: list[Fact]
+    adds: list[Fact]
+    dels: list[Fact]
     if action.name == "pick-up":
         needs = [("clear", x), ("ontable", x), ("handempty",)]
         adds, dels = [("holding", x)], [("clear", x), ("ontable", x), ("handempty",)]

@@ -227,6 +227,7 @@ GAME24_QUESTION = (
 def _game24(path: str | Path) -> Dataset:
     source = _resolve(path, "game24_tot_test_100.jsonl")
     items = []
+    rows: list[dict[str, Any]]
     if source.suffix == ".csv":
         with source.open(encoding="utf-8") as handle:
             rows = [

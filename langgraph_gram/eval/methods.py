@@ -23,11 +23,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.tools import BaseTool
 
-from langgraph_gram.context import Budget
+from langgraph_gram.context import Budget, GramContext
 from langgraph_gram.errors import (
     ConfigurationError,
     EndpointResponseError,
@@ -446,7 +446,8 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
     context = {k: v for k, v in settings.items() if k not in BUILD_SETTINGS}
     graph = create_gram_graph(env.model, tools=env.tools, budget=env.budget, **build)
     context.setdefault("seed", env.seed)
-    result = await graph.ainvoke({"question": item.question}, context=context)
+    # LangGraph turns a dict context into the graph's GramContext.
+    result = await graph.ainvoke({"question": item.question}, context=cast(GramContext, context))
     usage = result.get("usage") or {}
     return Outcome(
         prediction=str(result.get("answer") or ""),

@@ -658,11 +658,11 @@ def _sweep_grid(
         *(set(items) for entries in by_cell.values() for items in entries.values())
     )
     grid = {}
-    for cell, entries in by_cell.items():
-        scored = [items[key] for items in entries.values() for key in common]
+    for cell, methods in by_cell.items():
+        scored = [items[key] for items in methods.values() for key in common]
         total = len(scored)
         correct = sum(bool(r.get("correct")) for r in scored)
-        grid[cell] = (correct / total if total else None, total, len(entries))
+        grid[cell] = (correct / total if total else None, total, len(methods))
     return grid
 
 
