@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from langgraph_gram.errors import ConfigurationError
@@ -114,6 +114,34 @@ def assemble(
         if entry in _defined_functions(other):
             return assemble(task, other, {})
     return {"code": code, "how": "missing"}
+
+
+def code_ran(steps: Sequence[Mapping[str, Any]], tool: str = "python") -> dict[str, dict[str, str]]:
+    """Return the code a tool-using method ran, as nodes :func:`assemble` takes code from.
+
+    ReAct often writes the whole function in a ``python`` step, tests it, and then answers
+    with a call (``is_prime(15)``) instead of the code. GRAM's answer gets code from its other
+    nodes in that case, so ReAct's gets it from what it ran: the same rule for both.
+
+    Args:
+        steps: The method's tool steps (``{"action", "input"}``; a native tool call's
+            ``input`` is its arguments, whose first text value is taken).
+        tool: The name of the code-running tool.
+
+    Returns:
+        ``ran.001`` (the newest) ... -> ``{"answer": code}``; :func:`assemble` looks at them in
+        that order, so the latest version of a function wins.
+    """
+    sources = []
+    for step in steps:
+        if step.get("action") != tool:
+            continue
+        text = step.get("input")
+        if isinstance(text, Mapping):
+            text = next((v for v in text.values() if isinstance(v, str)), "")
+        if isinstance(text, str) and text.strip():
+            sources.append(text)
+    return {f"ran.{n:03d}": {"answer": code} for n, code in enumerate(reversed(sources), 1)}
 
 
 def test_program(task: Mapping[str, Any], code: str) -> str:

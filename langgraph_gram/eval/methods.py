@@ -35,6 +35,7 @@ from langgraph_gram.errors import (
 )
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.checks import last_number
+from langgraph_gram.eval.code import code_ran
 from langgraph_gram.eval.datasets import EvalItem
 from langgraph_gram.llm import LLMReply, StructuredLLM
 from langgraph_gram.nodes import normalize_text
@@ -316,6 +317,7 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
                 "protocol": "native",
                 "steps": result["steps"],
             },
+            tree=code_ran(result["steps"]) if item.kind == "code" else None,
         )
     if protocol == "native":
         raise ConfigurationError(
@@ -385,6 +387,8 @@ async def react(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Out
             }
         )
     outcome.detail["steps"] = [{"action": s["action"], "input": s["input"]} for s in steps]
+    if item.kind == "code":  # the checker may take the code it ran, as it does GRAM's nodes
+        outcome.tree = code_ran(steps)
     return outcome
 
 

@@ -446,3 +446,20 @@ async def test_unknown_kind_and_missing_meta_are_configuration_errors():
         await check("game24", "4 * 6", meta={})
     with pytest.raises(ConfigurationError):
         await check("plan", "pick up the red block", meta={"blocks": []})
+
+
+def test_code_ran_lists_the_newest_code_first():
+    from langgraph_gram.eval.code import code_ran
+
+    steps = [
+        {"action": "python", "input": "def f():\n    return 1"},
+        {"action": "search", "input": "def f(): no"},
+        {"action": "python", "input": {"code": "def f():\n    return 2"}},
+        {"action": "python", "input": "   "},
+    ]
+    nodes = code_ran(steps)
+    assert nodes == {
+        "ran.001": {"answer": "def f():\n    return 2"},
+        "ran.002": {"answer": "def f():\n    return 1"},
+    }
+    assert assemble({"entry_point": "f", "tests": []}, "f()", nodes)["code"].endswith("return 2")

@@ -415,3 +415,34 @@ def test_final_answer_takes_the_last_answer_line():
     assert final_answer("It is X.\nAnswer: **Pelvoran**") == "Pelvoran"
     assert final_answer("answer: a\nFinal answer: b") == "b"
     assert final_answer("  Pelvoran ") == "Pelvoran"
+
+
+async def test_react_on_code_is_scored_with_the_code_it_ran():
+    """A ReAct run that writes the function, runs it, then answers with a call passes.
+
+    GRAM's answer takes code from its other nodes when it lacks the function; ReAct's takes it
+    from the code it ran (the newest version), so both are scored by the same rule.
+    """
+    from langgraph_gram.eval.checks import check_prediction
+
+    item = EvalItem(
+        id="c1",
+        question="Write add(a, b).",
+        answer="",
+        kind="code",
+        meta={"tests": ["assert add(2, 3) == 5"], "test_imports": [], "entry_point": "add"},
+    )
+    model = react_script(
+        [
+            ("python", "def add(a, b):\n    return a - b"),
+            ("python", "def add(a, b):\n    return a + b\nprint(add(2, 3))"),
+            ("answer", "add(2, 3)"),
+        ]
+    )
+    outcome = await METHODS["react"](item, env_for(model, item=item), {})
+    assert outcome.prediction == "add(2, 3)" and outcome.tool_calls == 2
+    verdict = await check_prediction(item, outcome.prediction, tree=outcome.tree)
+    assert verdict.correct is True
+    assert verdict.detail["code"].startswith("def add(a, b):\n    return a + b")
+    # Without what it ran, the call alone is no solution.
+    assert (await check_prediction(item, outcome.prediction)).correct is False
