@@ -47,6 +47,19 @@ def recall_line(label: str, ranks: list[int | None]) -> str:
     return f"  {label:<22} n={n:<5} " + "  ".join(cells)
 
 
+def print_question_recall(
+    asked: dict[str, dict[int, list[float]]], both: dict[str, dict[int, list[int]]]
+) -> None:
+    """Print, per label and k, the mean fraction of supporting paragraphs found | all found."""
+    print("question text -> supporting paragraphs (mean fraction found | all found):")
+    for label in ["all", *sorted(k for k in asked if k != "all")]:
+        n = len(asked[label][KS[0]])
+        cells = "  ".join(
+            f"R@{k}={sum(asked[label][k]) / n:.3f}|{sum(both[label][k]) / n:.3f}" for k in KS
+        )
+        print(f"  {label:<22} n={n:<5} {cells}")
+
+
 def fictional(data_dir: Path) -> None:
     folder = data_dir / "fictional_multihop"
     started = time.perf_counter()
@@ -137,13 +150,7 @@ def hotpotqa(data_dir: Path) -> None:
     print(f"supporting title -> own paragraph: {len(titles['all'])} titles checked")
     for label in ["all", *sorted(k for k in titles if k != "all")]:
         print(recall_line(label, titles[label]))
-    print("question text -> supporting paragraphs (mean fraction found | all found):")
-    for label in ["all", *sorted(k for k in asked if k != "all")]:
-        n = len(asked[label][KS[0]])
-        cells = "  ".join(
-            f"R@{k}={sum(asked[label][k]) / n:.3f}|{sum(both[label][k]) / n:.3f}" for k in KS
-        )
-        print(f"  {label:<22} n={n:<5} {cells}")
+    print_question_recall(asked, both)
 
 
 def musique(data_dir: Path) -> None:
@@ -179,13 +186,7 @@ def musique(data_dir: Path) -> None:
             for label in ("all", kind):
                 hops[label].append(ranks[0] if ranks else None)
     print(f"musique: {len(items)} questions, 20 paragraphs each (per-question index)")
-    print("question text -> supporting paragraphs (mean fraction found | all found):")
-    for label in ["all", *sorted(k for k in asked if k != "all")]:
-        n = len(asked[label][KS[0]])
-        cells = "  ".join(
-            f"R@{k}={sum(asked[label][k]) / n:.3f}|{sum(both[label][k]) / n:.3f}" for k in KS
-        )
-        print(f"  {label:<22} n={n:<5} {cells}")
+    print_question_recall(asked, both)
     print("gold sub-question (earlier answers filled in) -> its supporting paragraph:")
     for label in ["all", *sorted(k for k in hops if k != "all")]:
         print(recall_line(label, hops[label]))
