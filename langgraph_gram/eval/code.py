@@ -21,6 +21,7 @@ limit; a candidate passes when the program exits with status 0.
 from __future__ import annotations
 
 import ast
+import doctest
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -222,8 +223,71 @@ async def run_tests(
     }
 
 
+_RUN_VISIBLE_EXAMPLES = """
+import doctest as _doctest, sys as _sys
+_examples = _doctest.DocTestParser().get_doctest({text!r}, dict(globals()), "visible", None, 0)
+_runner = _doctest.DocTestRunner(optionflags=_doctest.NORMALIZE_WHITESPACE)
+_sys.exit(1 if _runner.run(_examples).failed else 0)
+"""
+
+
+def visible_program(meta: Mapping[str, Any], code: str) -> str:
+    """Build the program that checks ``code`` with only the tests its task's question shows.
+
+    A model sees these checks in its question, so a scorer may run them without leaking the
+    hidden tests a result is graded by.
+
+    Args:
+        meta: The task, as for :func:`program_for`.
+        code: The candidate.
+
+    Returns:
+        For MBPP: the test imports, the candidate and the first assert line (the one the
+        question shows); for HumanEval: the prompt (for its imports), the candidate and the
+        prompt's ``>>>`` examples run by :mod:`doctest` (whitespace-insensitive), or only the
+        candidate's definitions when the prompt has no such examples.
+
+    Raises:
+        ConfigurationError: ``meta`` is neither form.
+    """
+    tests = _mbpp_tests(meta)
+    if tests is not None:
+        imports = "\n".join(str(line) for line in meta.get("test_imports") or [])
+        return f"{imports}\n\n{code}\n\n\n" + "\n".join(tests[:1]) + "\n"
+    if "prompt" not in meta:
+        raise ConfigurationError(
+            f"a code task needs 'tests' (MBPP) or 'prompt' (HumanEval); got {sorted(meta)}"
+        )
+    prompt = str(meta["prompt"])
+    program = f"{prompt}\n    pass\n\n{code}\n"
+    docstring = _docstring(program, str(meta.get("entry_point", "")))
+    try:
+        examples = doctest.DocTestParser().get_examples(docstring)
+    except ValueError:  # examples doctest cannot read (inconsistent indentation)
+        examples = []
+    if examples:
+        program += _RUN_VISIBLE_EXAMPLES.format(text=docstring)
+    return program
+
+
+def _docstring(program: str, name: str) -> str:
+    """Return the docstring of the first function ``name`` in ``program`` ("" if none)."""
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        return ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return ast.get_docstring(node) or ""
+    return ""
+
+
 def make_scorer(
-    task: Mapping[str, Any], log: list[dict[str, Any]], time_limit: float = TEST_SECONDS
+    task: Mapping[str, Any],
+    log: list[dict[str, Any]],
+    time_limit: float = TEST_SECONDS,
+    *,
+    visible_only: bool = False,
 ) -> Callable[[str, str], Awaitable[float]]:
     """Make a GRAM ``scorer`` that runs a task's tests on each candidate answer.
 
@@ -231,10 +295,13 @@ def make_scorer(
         task: The task (HumanEval or MBPP form).
         log: Each call appends ``{"question" (its first 80 characters), "score"}`` here.
         time_limit: Seconds a test program may run.
+        visible_only: Run only the checks the task's question shows (see
+            :func:`visible_program`), never the tests a result is graded by: the fair
+            verifier for an evaluation.
 
     Returns:
-        ``scorer(question, answer)``: 1.0 when the answer passes the task's tests, 0.5 when it
-        is code that runs but does not define the entry point (a helper), else 0.0.
+        ``scorer(question, answer)``: 1.0 when the answer passes the tests, 0.5 when it is
+        code that runs but does not define the entry point (a helper), else 0.0.
     """
     if _mbpp_tests(task) is None:  # HumanEval: the prompt gives the imports
         prefix = f"{task['prompt']}\n    pass\n\n"
@@ -244,7 +311,12 @@ def make_scorer(
     async def scorer(question: str, answer: str) -> float:
         code = extract_code(answer)
         if task["entry_point"] in _defined_functions(code):
-            score = 1.0 if (await run_tests(task, code, time_limit))["passed"] else 0.0
+            if visible_only:
+                checked = await run_python(visible_program(task, code), time_limit=time_limit)
+                passed = checked.ok
+            else:
+                passed = (await run_tests(task, code, time_limit))["passed"]
+            score = 1.0 if passed else 0.0
         else:
             ran = await run_python(f"{prefix}{code}\n", time_limit=min(5.0, time_limit))
             score = 0.5 if ran.ok and _defined_functions(code) else 0.0

@@ -35,7 +35,7 @@ from langgraph_gram.errors import (
 )
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.checks import last_number
-from langgraph_gram.eval.code import code_ran
+from langgraph_gram.eval.code import code_ran, make_scorer
 from langgraph_gram.eval.datasets import EvalItem
 from langgraph_gram.llm import LLMReply, StructuredLLM
 from langgraph_gram.nodes import normalize_text
@@ -430,6 +430,9 @@ RESAMPLE_REPEATS = 1
 BUILD_SETTINGS = frozenset({"scorer"})
 """GRAM settings that shape the graph (the rest go into each run's context)."""
 
+SCORERS = frozenset({"llm", "tests"})
+"""Values of ``gram[scorer=...]``: an LLM judge, or (code items) the question's own checks."""
+
 
 async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
     """Run the recursive graph, with the item's tools and the given settings.
@@ -438,15 +441,26 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
         item: The item.
         env: Model, tools and the default budget.
         settings: Context fields (``max_depth``, ``width``, ``max_llm_calls``...) and build
-            options (``scorer``: ``"llm"``).
+            options (``scorer``: ``"llm"`` for an LLM judge, or ``"tests"`` for code items: a
+            verifier that runs only the checks the question shows, see
+            :func:`~langgraph_gram.eval.code.visible_program`).
 
     Returns:
         The outcome (``tree`` set; ``detail`` has ``nodes``, ``stopped_by``, ``citations``
-        and a compact ``tree``: node id -> ``[question, answer]``, for failure analysis).
+        and a compact ``tree``: node id -> ``[question, answer]``, for failure analysis; with
+        ``scorer=tests`` also ``scorer_calls``).
+
+    Raises:
+        ConfigurationError: ``scorer=tests`` on an item that is not code.
     """
     from langgraph_gram.graph import create_gram_graph
 
     build = {k: v for k, v in settings.items() if k in BUILD_SETTINGS}
+    scored: list[dict[str, Any]] = []
+    if build.get("scorer") == "tests":
+        if item.kind != "code":
+            raise ConfigurationError(f"scorer=tests checks code; item {item.id} is {item.kind}")
+        build["scorer"] = make_scorer(item.meta, scored, visible_only=True)
     context = {k: v for k, v in settings.items() if k not in BUILD_SETTINGS}
     graph = create_gram_graph(env.model, tools=env.tools, budget=env.budget, **build)
     context.setdefault("seed", env.seed)
@@ -468,7 +482,8 @@ async def gram(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outc
             },
             "stopped_by": result.get("stopped_by"),
             "citations": [c.get("id") for c in result.get("citations") or []],
-        },
+        }
+        | ({"scorer_calls": scored} if scored else {}),
     )
 
 

@@ -33,6 +33,7 @@ from langgraph_gram.eval.methods import (
     BUILD_SETTINGS,
     METHOD_SETTINGS,
     METHODS,
+    SCORERS,
     MethodEnv,
     Outcome,
 )
@@ -117,6 +118,8 @@ def _check_settings(name: str, settings: dict[str, Any], text: str) -> None:
         raise ConfigurationError(
             f"{text!r}: unknown setting(s) {unknown} for {name}; known: {sorted(allowed)}"
         )
+    if name == "gram" and settings.get("scorer", "llm") not in SCORERS:
+        raise ConfigurationError(f"{text!r}: scorer must be one of {sorted(SCORERS)}")
 
 
 def parse_methods(text: str) -> list[MethodSpec]:

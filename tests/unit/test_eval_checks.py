@@ -463,3 +463,38 @@ def test_code_ran_lists_the_newest_code_first():
         "ran.002": {"answer": "def f():\n    return 1"},
     }
     assert assemble({"entry_point": "f", "tests": []}, "f()", nodes)["code"].endswith("return 2")
+
+
+async def test_the_visible_scorer_runs_only_the_checks_the_question_shows():
+    from langgraph_gram.eval.code import make_scorer
+
+    mbpp = {
+        "tests": ["assert inc(1) == 2", "assert inc(5) == 6"],  # the second is hidden
+        "test_imports": [],
+        "entry_point": "inc",
+    }
+    only_first = "def inc(x):\n    return 2"
+    log: list = []
+    visible = make_scorer(mbpp, log, visible_only=True)
+    graded = make_scorer(mbpp, [])
+    assert await visible("q", only_first) == 1.0
+    assert await graded("q", only_first) == 0.0
+    assert await visible("q", "def inc(x):\n    return x") == 0.0
+    assert [entry["score"] for entry in log] == [1.0, 0.0]
+
+
+async def test_the_visible_scorer_runs_a_humaneval_prompts_examples():
+    from langgraph_gram.eval.code import make_scorer, visible_program
+
+    prompt = 'def add(a: int, b: int) -> int:\n    """Add.\n    >>> add(2, 3)\n    5\n    """\n'
+    test = "def check(f):\n    assert f(1, 1) == 2\n"
+    task = {"prompt": prompt, "test": test, "entry_point": "add"}
+    scorer = make_scorer(task, [], visible_only=True)
+    assert await scorer("q", "def add(a, b):\n    return a + b") == 1.0
+    assert await scorer("q", "def add(a, b):\n    return a * b") == 0.0  # 6, not 5
+    assert "check(" not in visible_program(task, "def add(a, b):\n    return a + b")
+    # No examples in the prompt: a definition that runs is all that can be checked.
+    bare = {**task, "prompt": 'def add(a: int, b: int) -> int:\n    """Add."""\n'}
+    bare_scorer = make_scorer(bare, [], visible_only=True)
+    assert await bare_scorer("q", "def add(a, b):\n    return 0") == 1.0
+    assert await bare_scorer("q", "def add(a, b):\n    return (") == 0.0

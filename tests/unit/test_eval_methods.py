@@ -446,3 +446,37 @@ async def test_react_on_code_is_scored_with_the_code_it_ran():
     assert verdict.detail["code"].startswith("def add(a, b):\n    return a + b")
     # Without what it ran, the call alone is no solution.
     assert (await check_prediction(item, outcome.prediction)).correct is False
+
+
+async def test_gram_with_the_tests_scorer_keeps_the_sample_that_passes_the_shown_test():
+    """Voting alone would keep the wrong code (two samples of three); the shown test decides."""
+    item = EvalItem(
+        id="c2",
+        question="Write inc(x).\nYour code should pass this test:\nassert inc(1) == 2",
+        answer="",
+        kind="code",
+        meta={"tests": ["assert inc(1) == 2"], "test_imports": [], "entry_point": "inc"},
+    )
+    wrong, right = "def inc(x):\n    return x", "def inc(x):\n    return x + 1"
+    samples = iter([wrong, right, wrong])
+
+    def script(kind, question, messages):
+        if user_text(messages).startswith("Task: ACT"):
+            return json.dumps({"reasoning": "r", "action": "answer", "input": wrong})
+        return answer(next(samples))
+
+    settings = {"max_depth": 0, "width": 3, "scorer": "tests"}
+    outcome = await METHODS["gram"](item, env_for(scripted(script), item=item), settings)
+    assert outcome.prediction == right
+    assert [c["score"] for c in outcome.detail["scorer_calls"]] == [0.0, 1.0, 0.0]
+    samples = iter([wrong, right, wrong])
+    unscored = settings | {"scorer": None}
+    voted = await METHODS["gram"](item, env_for(scripted(script), item=item), unscored)
+    assert voted.prediction == wrong
+
+
+async def test_the_tests_scorer_is_refused_off_code_and_misspelled():
+    with pytest.raises(ConfigurationError, match="scorer=tests checks code"):
+        await METHODS["gram"](ITEM, env_for(scripted(lambda *a: answer("x"))), {"scorer": "tests"})
+    with pytest.raises(ConfigurationError, match="scorer must be one of"):
+        parse_method("gram[scorer=test]")
