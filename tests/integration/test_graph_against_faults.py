@@ -118,21 +118,23 @@ def answered(result: dict[str, Any]) -> bool:
     )
 
 
-def arrival_waves(records: Sequence[RequestRecord], gap: float) -> list[list[RequestRecord]]:
-    """Group requests into waves: a wave is every request arriving within ``gap`` of its first.
+def sequential_rounds(records: Sequence[RequestRecord]) -> int:
+    """Count the sequential rounds of LLM calls: the longest chain of requests each of which
+    arrived only after the one before it had been answered.
 
-    With a fixed server latency ``L`` and ``gap = L / 2``, a request that had to wait for
-    another answer (the next controller round, or a free slot under ``max_concurrency``)
-    arrives at least ``L`` after that answer's request, so it opens a new wave: the number of
-    waves is the number of sequential rounds of LLM calls.
+    A request that had to wait for another answer (the next controller round, or a free slot
+    under ``max_concurrency``) arrives after that answer was sent; requests sent together do
+    not, however late the event loop dispatches them within the server's latency. So the
+    count does not depend on how busy the machine running the test is.
     """
-    waves: list[list[RequestRecord]] = []
-    for record in sorted(records, key=lambda r: r.arrived):
-        if waves and record.arrived - waves[-1][0].arrived < gap:
-            waves[-1].append(record)
-        else:
-            waves.append([record])
-    return waves
+    ordered = sorted(records, key=lambda r: r.arrived)
+    depth: dict[int, int] = {}
+    for record in ordered:
+        before = [
+            depth[e.index] for e in ordered if e.ended is not None and e.ended <= record.arrived
+        ]
+        depth[record.index] = 1 + max(before, default=0)
+    return max(depth.values(), default=0)
 
 
 def parent_digest(record: RequestRecord) -> str | None:
@@ -263,7 +265,7 @@ async def test_independent_siblings_run_concurrently(
     for group in siblings.values():
         assert any(overlap(a, b) for a in group for b in group if a is not b)
     # Wall time follows the rounds of calls, not the number of calls.
-    rounds = len(arrival_waves(records, LATENCY / 2))
+    rounds = sequential_rounds(records)
     # decompose root, decompose 4, solve 16 (in ceil(16 / bound) waves), aggregate 4, root.
     assert rounds == 4 + -(-16 // max_concurrency)
     sequential = requests * LATENCY
