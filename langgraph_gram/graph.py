@@ -217,9 +217,25 @@ def build_gram_graph(
                 )
                 tree = merge_tree(tree, reviewed)
         plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)
+        settled: dict[str, Any] = {}
+        settled_hits: list[str] = []
+        while not plan.tasks and not plan.finished and plan.updates:
+            # The round settled nodes without a call (memoized answers, closed branches): plan
+            # again on the settled tree before deciding that nothing can move. Each pass
+            # changes the tree, which is finite, so this ends.
+            settled = merge_tree(settled, plan.updates)
+            settled_hits += plan.hits
+            following = merge_tree(tree, plan.updates)
+            if following == tree:
+                break
+            tree = following
+            plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)
         if not plan.tasks and not plan.finished:
             # Nothing is ready yet nothing is finished: close the tree rather than stall.
             plan = plan_round(tree, settings, usage, elapsed, prompts, force_stop="stalled")
+        if settled:
+            plan.updates = merge_tree(settled, plan.updates)
+            plan.hits = [*settled_hits, *plan.hits]
         for task in plan.tasks:
             task["temperature"] = settings.temperature
             task["seed"] = settings.seed

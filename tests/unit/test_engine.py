@@ -522,6 +522,30 @@ async def test_identical_sub_problems_are_solved_once():
     assert tree[reused[0]["memo_of"]]["question"] == "Who founded Apple?"
 
 
+async def test_a_round_settled_by_memoized_answers_alone_does_not_stall_the_run():
+    # The second branch's sub-problems were all answered in the first branch: its round makes
+    # no call. The run goes on to aggregate it and the root instead of closing the tree.
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Compare?":
+            return subproblems(("Who leads Apple?", []), ("Where does #1 live?", [0]))
+        if kind == "decompose" and question in ("Who leads Apple?", "Where does Tim live?"):
+            return subproblems(("Who founded Apple?", []), ("Who runs Apple now?", []))
+        if kind == "decompose":
+            return subproblems()
+        if kind == "solve":
+            return answer("Steve Jobs" if "founded" in question else "Tim")
+        return answer("Tim" if question == "Who leads Apple?" else "Cupertino")
+
+    model = scripted(script)
+    result = await create_gram_graph(model).ainvoke({"question": "Compare?"})
+    tree = result["tree"]
+    assert result["stopped_by"] is None
+    assert result["answer"] == "Cupertino"
+    assert [tree[c].get("memo_of") for c in ("0.2.1", "0.2.2")] == ["0.1.1", "0.1.2"]
+    assert tree["0.2"]["status"] == "done" and tree["0.2"]["answer"] == "Cupertino"
+    assert_is_tree(tree, Budget())
+
+
 async def test_llm_judge_scores_candidates_and_picks_best():
     counter = {"n": 0}
 
