@@ -17,6 +17,7 @@ from typing import Any
 
 from langgraph_gram.context import Settings
 from langgraph_gram.nodes import normalize_text
+from langgraph_gram.plan_coverage import single_hop
 from langgraph_gram.prompts import Prompts
 from langgraph_gram.state import ROOT_ID, TERMINAL
 
@@ -419,6 +420,12 @@ def plan_round(
             # would recurse on the same problem, so it is answered directly.
             wants_split = False
             view.set(node["id"], atomic=True)
+        elif wants_split and node["depth"] > 0 and node.get("depends_on"):
+            # A sub-problem one relation away from an answer its plan already found ("In which
+            # city was #2 born?") is one lookup: planning it again only adds detours.
+            if single_hop(node["question"]):
+                wants_split = False
+                view.set(node["id"], atomic=True)
         if wants_split:
             by_calls = slack - 1  # the decomposition call itself comes out of the slack
             cap = min(budget.max_children, nodes_left, by_calls)

@@ -187,6 +187,44 @@ def chain_plan(question: str) -> list[tuple[str, list[int]]] | None:
     return items
 
 
+# Words that make a question more than one lookup: a choice, a comparison, a combination.
+_COMBINES = re.compile(
+    r"\b(?:or|and|than|both|either|neither|first|last|more|less|fewer|most|least|difference|"
+    r"between|after|before|earlier|later|older|younger|each|every|all|total|sum|together)\b|[,;]",
+    re.IGNORECASE,
+)
+# "the league where #3 plays", "the company that released #1": a relative clause is a hop.
+_RELATIVE = re.compile(r"\b[a-z]{3,}\s+(?:where|that|which|who|whom|whose|when)\b")
+_COPULA = re.compile(r"^\s*(?:who|what|which\s+\w+)\s+(?:is|was|are|were)\s+the\b", re.I)
+
+
+def single_hop(question: str) -> bool:
+    """Tell whether a question asks one relation of one thing, with nothing to combine.
+
+    Lexical and deliberately narrow: no relation noun ("In which city was #2 born?", "Who
+    founded #1?"), or one with a plain copula ("Who is the spouse of #1?"); and no relative
+    clause, comparison, choice or combination word. Anything else counts as more than one hop.
+
+    Args:
+        question: A sub-question, ``#k`` references left in or resolved.
+
+    Returns:
+        ``True`` when one lookup answers it.
+
+    Example:
+        >>> single_hop("In which city was #2 born?"), single_hop("Who is the spouse of #1?")
+        (True, True)
+        >>> single_hop("Which river flows through the birth city of #1?")
+        False
+        >>> single_hop("What is the longest home run hit in the league where #3 plays?")
+        False
+    """
+    if _COMBINES.search(question) or _RELATIVE.search(question):
+        return False
+    relations = relation_words(question)
+    return not relations or (len(relations) == 1 and bool(_COPULA.match(question)))
+
+
 _NUMBER = re.compile(r"(?<![\w#.])\d[\d,]*(?:\.\d+)?")
 _NUMBER_WORDS = {
     word: str(value)

@@ -91,7 +91,9 @@ async def test_chain_passes_dependency_answers_and_aggregates():
     second = [c for c in model.calls if c["question"] == "Who founded Apple?"][-1]
     assert "San Francisco" not in second["messages"][-1].content
     usage = result["usage"]
-    assert usage["llm_calls"] == len(model.calls) == 8
+    # 1 plan, 3 leaves, 1 aggregation, and 1 planning call for the first hop: the two
+    # dependent hops are one relation from a known answer and are never planned again.
+    assert usage["llm_calls"] == len(model.calls) == 6
     assert usage["by_role"]["aggregate"]["llm_calls"] == 1
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
 
@@ -527,8 +529,13 @@ async def test_a_round_settled_by_memoized_answers_alone_does_not_stall_the_run(
     # no call. The run goes on to aggregate it and the root instead of closing the tree.
     def script(kind, question, messages):
         if kind == "decompose" and question == "Compare?":
-            return subproblems(("Who leads Apple?", []), ("Where does #1 live?", [0]))
-        if kind == "decompose" and question in ("Who leads Apple?", "Where does Tim live?"):
+            return subproblems(
+                ("Who leads Apple?", []), ("Where and since when does #1 live?", [0])
+            )
+        if kind == "decompose" and question in (
+            "Who leads Apple?",
+            "Where and since when does Tim live?",
+        ):
             return subproblems(("Who founded Apple?", []), ("Who runs Apple now?", []))
         if kind == "decompose":
             return subproblems()
@@ -655,9 +662,13 @@ async def test_nodes_record_their_tokens_and_time():
 async def test_sub_problem_repeating_its_ancestor_does_not_stall():
     def script(kind, question, messages):
         if kind == "decompose" and question == "Where was the founder of Brightwell born?":
-            return subproblems(("Who founded Brightwell?", []), ("In which city did #1 born?", [0]))
-        if kind == "decompose" and question == "In which city did Corin Vale born?":
-            return subproblems(("Who was Corin Vale?", []), ("In which city did #1 born?", [0]))
+            return subproblems(
+                ("Who founded Brightwell?", []), ("In which city and year was #1 born?", [0])
+            )
+        if kind == "decompose" and question == "In which city and year was Corin Vale born?":
+            return subproblems(
+                ("Who was Corin Vale?", []), ("In which city and year was #1 born?", [0])
+            )
         if kind == "decompose":
             return subproblems()
         if kind == "aggregate":
@@ -814,6 +825,58 @@ async def test_no_replan_without_a_spare_call():
     )
     assert result["usage"]["llm_calls"] <= 5
     assert replans_of(model) == []
+
+
+def test_single_hop_questions_are_told_apart_from_compound_ones():
+    from langgraph_gram.plan_coverage import single_hop
+
+    for one in (
+        "In which city was #2 born?",
+        "Who founded #1?",
+        "Who is the spouse of #1?",
+        "Which rocket launched #1?",
+        "How many employees does #1 have?",
+    ):
+        assert single_hop(one), one
+    for more in (
+        "Which river flows through the birth city of #1?",  # a relation, then a verb
+        "What is the capital of the country of #1?",  # two relations
+        "What is the longest home run hit in the league where #3 plays?",  # a relative clause
+        "What is the record company that released #1?",
+        "Which was founded first, #1 or #2?",  # a choice
+        "How many years after #1 was #2 founded?",  # a combination
+        "Is #1 older than #2?",
+        "What is the total of #1 and #2?",
+    ):
+        assert not single_hop(more), more
+
+
+async def test_a_dependent_one_hop_sub_problem_is_solved_without_planning_it_again():
+    # The model splits whatever it is asked to plan. The second hop, one relation away from
+    # the first hop's answer, is answered directly: no planning call, no detour.
+    def script(kind, question, messages):
+        if kind == "decompose" and question == IPHONE:
+            return subproblems(
+                ("Who founded the company that makes the iPhone?", []),
+                ("In which city was #1 born?", [0]),
+            )
+        if kind == "decompose":
+            return subproblems(("Who is #1 really?", []), ("Where did #1 live?", [0]))
+        if kind == "solve":
+            return answer("Steve Jobs" if "Who" in question else "San Francisco")
+        return answer("Steve Jobs" if "founded" in question else "San Francisco")
+
+    model = scripted(script)
+    result = await create_gram_graph(model, budget=Budget(max_depth=2)).ainvoke(
+        {"question": IPHONE}
+    )
+    tree = result["tree"]
+    planned = [c["question"] for c in model.calls if c["kind"] == "decompose"]
+    # The first hop has no answer to start from and is still planned (and split).
+    assert planned == [IPHONE, "Who founded the company that makes the iPhone?"]
+    assert tree["0.2"]["atomic"] and not tree["0.2"]["children"]
+    assert tree["0.2"]["resolved_question"] == "In which city was Steve Jobs born?"
+    assert result["answer"] == "San Francisco"
 
 
 def test_relation_words_and_plan_gaps():
