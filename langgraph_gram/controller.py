@@ -422,8 +422,9 @@ def plan_round(
             view.set(node["id"], atomic=True)
         elif wants_split and node["depth"] > 0 and node.get("depends_on"):
             # A sub-problem one relation away from an answer its plan already found ("In which
-            # city was #2 born?") is one lookup: planning it again only adds detours.
-            if single_hop(node["question"]):
+            # city was #2 born?") is one lookup: planning it again only adds detours. The
+            # answer filled in must be one thing too: "the assassination of A, B and C" is not.
+            if single_hop(node["question"]) and single_hop(ctx["question"]):
                 wants_split = False
                 view.set(node["id"], atomic=True)
         if wants_split:

@@ -879,6 +879,31 @@ async def test_a_dependent_one_hop_sub_problem_is_solved_without_planning_it_aga
     assert result["answer"] == "San Francisco"
 
 
+async def test_a_one_hop_sub_problem_about_several_earlier_answers_is_still_planned():
+    # "#1" stands for three people here: the resolved question is about each of them.
+    def script(kind, question, messages):
+        if kind == "decompose" and question == "Q?":
+            return subproblems(
+                ("Who signed it?", []), ("What was the assassination of #1 part of?", [0])
+            )
+        if kind == "decompose" and "Dollfuss" in question:
+            return subproblems(
+                ("Who was assassinated: A, B or C?", []),
+                ("What was #1's assassination part of?", [0]),
+            )
+        if kind == "decompose":
+            return subproblems()
+        return answer(
+            "Mussolini, Dollfuss and Gombos" if question == "Who signed it?" else "a coup"
+        )
+
+    model = scripted(script)
+    result = await create_gram_graph(model, budget=Budget(max_depth=2)).ainvoke({"question": "Q?"})
+    planned = [c["question"] for c in model.calls if c["kind"] == "decompose"]
+    assert "What was the assassination of Mussolini, Dollfuss and Gombos part of?" in planned
+    assert result["tree"]["0.2"]["children"] == ["0.2.1", "0.2.2"]
+
+
 def test_relation_words_and_plan_gaps():
     from langgraph_gram.plan_coverage import chain_plan, plan_gaps, relation_words
 
