@@ -7,6 +7,7 @@ Examples:
     gram eval --dataset fictional_multihop --data DIR --sweep max_depth=1,2 width=1,3 \\
         --methods "" --limit 20 --out runs/sweep
     gram eval --report-only --out runs/fictional
+    gram eval --dataset fictional_multihop --data DIR --limit 150 --plan --out runs/fictional
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ def add_eval_parser(sub: Any) -> argparse.ArgumentParser:
     out.add_argument(
         "--report-only", action="store_true", help="rewrite the reports from items.jsonl"
     )
+    out.add_argument(
+        "--plan",
+        action="store_true",
+        help="call no model: show per method what is done, what is left and its estimated "
+        "time (from the folder's own rows)",
+    )
     model = parser.add_argument_group("model")
     model.add_argument(
         "--base-url",
@@ -148,6 +155,38 @@ async def _model(args: argparse.Namespace, console: Console) -> AsyncIterator[An
             yield endpoint, {"model": server.model_name, "file": str(server.model_path)}
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _print_plan(console: Console, name: str, plan: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{name}: what a run would do", title_justify="left")
+    for header in ("method", "done", "errored", "to run", "s / item", "estimate"):
+        table.add_column(header, justify="left" if header == "method" else "right")
+    for entry in plan:
+        per_item = entry["seconds_per_item"]
+        table.add_row(
+            Text(entry["method"]),  # not markup: "gram[max_depth=1]" prints as written
+            str(entry["done"]),
+            str(entry["errored"]),
+            str(entry["pending"]),
+            "?" if per_item is None else f"{per_item:.1f}",
+            _duration(entry["estimated_seconds"]),
+        )
+    known = [e["estimated_seconds"] for e in plan if e["estimated_seconds"] is not None]
+    unknown = [e["method"] for e in plan if e["estimated_seconds"] is None and e["pending"]]
+    total = _duration(sum(known)) + (f" + {', '.join(unknown)} (no rows yet)" if unknown else "")
+    console.print(table)
+    pending = sum(e["pending"] for e in plan)
+    console.print(f"to run: {pending} item-method pairs, about {total}", markup=False)
+
+
 def _command_line() -> str:
     return "gram " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
@@ -168,6 +207,7 @@ async def run_eval_command(args: argparse.Namespace) -> int:
         count_pending,
         parse_methods,
         parse_sweep,
+        plan_rows,
         run_eval,
     )
 
@@ -186,6 +226,10 @@ async def run_eval_command(args: argparse.Namespace) -> int:
         methods += parse_sweep(args.sweep)
     if not methods:
         raise ConfigurationError("no methods: give --methods and/or --sweep")
+    if args.plan:
+        rows = load_rows(items_path) if items_path.exists() else []
+        _print_plan(console, dataset.name, plan_rows(dataset.items, methods, rows))
+        return 0
     budget = Budget(
         max_depth=args.max_depth,
         max_llm_calls=args.max_llm_calls,

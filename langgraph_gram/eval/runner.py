@@ -443,6 +443,49 @@ def run_config(run: EvalRun) -> dict[str, Any]:
     }
 
 
+def plan_rows(
+    items: Sequence[EvalItem], methods: Sequence[MethodSpec], rows: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Say, per method, how much of a run is done and how long the rest should take.
+
+    The estimate is the mean ``seconds`` of the method's answered rows among ``rows`` (any
+    item, so a folder's earlier runs size its next one) times the pairs still to run; it is
+    ``None`` where the method has no answered row yet.
+
+    Args:
+        items: The run's items.
+        methods: The run's methods.
+        rows: The rows already in the output folder (see
+            :func:`~langgraph_gram.eval.report.load_rows`).
+
+    Returns:
+        One dict per method: ``method``, ``done`` (of these items), ``errored`` (of these items,
+        to be retried), ``pending``, ``seconds_per_item`` and ``estimated_seconds``.
+    """
+    rows = list(rows)
+    ids = {i.id for i in items}
+    plan = []
+    for spec in methods:
+        mine = [r for r in rows if r.get("method") == spec.key]
+        answered = [r for r in mine if not r.get("error")]
+        done = {r["id"] for r in answered if r["id"] in ids}
+        errored = {r["id"] for r in mine if r.get("error") and r["id"] in ids} - done
+        pending = len(ids - done)
+        seconds = [float(r.get("seconds") or 0.0) for r in answered]
+        per_item = sum(seconds) / len(seconds) if seconds else None
+        plan.append(
+            {
+                "method": spec.key,
+                "done": len(done),
+                "errored": len(errored),
+                "pending": pending,
+                "seconds_per_item": per_item,
+                "estimated_seconds": per_item * pending if per_item is not None else None,
+            }
+        )
+    return plan
+
+
 def count_pending(run: EvalRun) -> int:
     """How many (item, method) pairs a :func:`run_eval` call would run.
 
