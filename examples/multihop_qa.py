@@ -44,7 +44,7 @@ from _common import (
 from rich.console import Console
 
 from langgraph_gram import Budget, create_gram_graph
-from langgraph_gram.nodes import normalize_text
+from langgraph_gram.text import normalize_text
 from langgraph_gram.tools import corpus_search_tool
 
 TINY_CORPUS = EXAMPLE_DATA / "tiny_corpus.jsonl"

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph_gram.context import Settings
-from langgraph_gram.nodes import normalize_text
 from langgraph_gram.plan_coverage import single_hop
 from langgraph_gram.prompts import Prompts
 from langgraph_gram.state import ROOT_ID, TERMINAL
+from langgraph_gram.text import normalize_text
 
 HIT_PRIORITY = (
     "max_seconds",

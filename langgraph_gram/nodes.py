@@ -15,7 +15,6 @@ import functools
 import hashlib
 import inspect
 import json
-import re
 import time
 import zlib
 from collections import Counter
@@ -27,6 +26,7 @@ from langgraph.runtime import Runtime
 
 from langgraph_gram.comparison import decide_comparison, names_option
 from langgraph_gram.errors import EndpointResponseError, MalformedOutputError
+from langgraph_gram.evidence import cite, prefetch_query
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM
 from langgraph_gram.number_facts import number_facts
 from langgraph_gram.plan_coverage import chain_plan, invented_numbers, plan_gaps
@@ -38,6 +38,8 @@ from langgraph_gram.prompts import (
     action_schema,
 )
 from langgraph_gram.state import merge_usage, new_node
+from langgraph_gram.subproblems import choose_plan, normalize_subproblems
+from langgraph_gram.text import fill, normalize_text, restates
 from langgraph_gram.toolbox import Observation, Toolbox, render_observations
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
@@ -57,40 +59,6 @@ def _clamp(value: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return min(1.0, max(0.0, number))
-
-
-_REF = re.compile(r"#(\d+)")
-_SPACE = re.compile(r"\s+")
-_PUNCT = re.compile(r"[^\w\s]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_text(text: str) -> str:
-    """Normalise text for comparison: lower case, no punctuation, articles or extra spaces.
-
-    Args:
-        text: Any text.
-
-    Returns:
-        The normalised text.
-    """
-    text = _PUNCT.sub(" ", str(text).lower())
-    return _SPACE.sub(" ", _ARTICLES.sub(" ", text)).strip()
-
-
-def fill(template: str, **values: str) -> str:
-    """Fill ``{name}`` placeholders without touching other braces (JSON examples stay intact).
-
-    Args:
-        template: A prompt template.
-        **values: Placeholder values.
-
-    Returns:
-        The filled template.
-    """
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
 
 
 def render_context(ctx: dict[str, Any], prompts: Prompts) -> str:
@@ -133,178 +101,6 @@ def facts_text(answers: Sequence[tuple[str, str]], prompts: Prompts) -> str:
     return fill(prompts.number_facts, facts="; ".join(facts)) if facts else ""
 
 
-def normalize_subproblems(
-    data: dict[str, Any],
-    *,
-    parent_question: str,
-    limit: int,
-    known_questions: Sequence[str] = (),
-) -> tuple[list[tuple[str, list[int]]], int]:
-    """Turn a model's decomposition into safe sub-problems.
-
-    Accepts ``{"subproblems": [...]}`` or a bare list, items as objects or strings. Drops empty
-    items, repeated items, and items that repeat the parent question or a question already
-    being solved elsewhere on the path (an ancestor or a sibling: re-asking it could recurse
-    forever or redo work), cuts the list to ``limit``, and keeps only
-    dependencies on *earlier* items (self, later, missing or cyclic ones are dropped). ``#k``
-    references in a question add a dependency on item ``k`` when it is earlier. A last item
-    that only combines earlier answers is dropped (see :func:`only_combines`). Fewer than two
-    items means the question is atomic.
-
-    Args:
-        data: The parsed reply.
-        parent_question: The question being decomposed.
-        limit: The most sub-problems allowed.
-        known_questions: Questions of the node's ancestors and siblings.
-
-    Returns:
-        ``(items, cut)``: each item is ``(question, depends_on)`` with 0-based indices, and
-        ``cut`` counts the items dropped for exceeding ``limit``.
-    """
-    raw = data.get("subproblems", data.get("__list__", []))
-    if isinstance(raw, dict):
-        raw = [raw]
-    if not isinstance(raw, list):
-        return [], 0
-    seen = {normalize_text(parent_question)} | {normalize_text(q) for q in known_questions}
-    items: list[tuple[str, Any]] = []
-    for entry in raw:
-        if isinstance(entry, str):
-            question, deps = entry, []
-        elif isinstance(entry, dict):
-            question = entry.get("question") or entry.get("subquestion") or entry.get("q") or ""
-            deps = entry.get("depends_on", [])
-        else:
-            continue
-        question = str(question).strip()
-        norm = normalize_text(question)
-        if not norm or norm in seen:
-            continue
-        seen.add(norm)
-        items.append((question, deps))
-    cut = max(0, len(items) - limit)
-    items = items[:limit]
-    if len(items) < 2:
-        return [], cut
-    clean: list[tuple[str, list[int]]] = []
-    for i, (question, deps) in enumerate(items):
-        if not isinstance(deps, list):
-            deps = [deps]
-        valid: set[int] = set()
-        for dep in deps:
-            try:
-                j = int(dep)
-            except (TypeError, ValueError):
-                continue
-            if 0 <= j < i:
-                valid.add(j)
-        for ref in _REF.findall(question):
-            j = int(ref) - 1
-            if 0 <= j < i:
-                valid.add(j)
-        if not valid and i > 0 and names_nothing(question):
-            valid.update(range(i))  # "When was the founder born?" needs what came before
-        clean.append((question, sorted(valid)))
-    if len(clean) > 2 and only_combines(*clean[-1]):
-        clean.pop()  # "Which was founded first, #1 or #2?" is the aggregation's own job
-    return clean, cut
-
-
-def only_combines(question: str, depends_on: Sequence[int]) -> bool:
-    """Tell whether a sub-question only combines earlier answers ("Which came first, #1 or #2?").
-
-    Such a step, answered as a leaf, sees numbers without the names they belong to and its
-    guess then misleads the aggregation, which sees every sub-question with its answer anyway.
-    A plan's last sub-question is dropped when this holds (two or more items stay).
-
-    Args:
-        question: The sub-question.
-        depends_on: The earlier items it uses.
-
-    Returns:
-        True when it refers to two earlier answers or more by ``#k`` and names nothing besides
-        them ("In which year was the founder born?" refers to none: it is a lookup).
-    """
-    refs = set(_REF.findall(question))
-    return len(refs) >= 2 and len(depends_on) >= 2 and names_nothing(_REF.sub("", question))
-
-
-_NAMING = re.compile(r"\d|[\"“”]|(?<!\w)'|'(?!\w)")
-_NOT_SEARCHABLE = frozenset({"yes", "no", "no answer", "unknown", "none"})
-
-
-def names_nothing(question: str) -> bool:
-    """Tell whether a question names no entity of its own (so it must refer to earlier answers).
-
-    A question names something when a word after its first is capitalised, or it holds a
-    number or a quotation: "When was the founder born?" names nothing; "When was Ada Lovelace
-    born?" and "What is 17 times 23?" do. A sub-question that names nothing and declares no
-    dependency gets the earlier sub-questions' answers, which small models forget to declare.
-
-    Args:
-        question: A sub-question.
-
-    Returns:
-        Whether it names nothing.
-    """
-    words = question.split()[1:]
-    if any(w[:1].isupper() for w in words):
-        return False
-    return not _NAMING.search(question)
-
-
-RESTATE_OVERLAP = 0.6
-"""Word overlap (Jaccard) above which a question-shaped answer counts as the question again."""
-
-
-def restates(answer: str, question: str) -> bool:
-    """Tell whether an "answer" is the question again (small models copy prompt text).
-
-    Args:
-        answer: The proposed answer.
-        question: The question it should answer.
-
-    Returns:
-        True when the answer equals the question once normalised, or is itself a question
-        sharing most of its words (a title that ends in "?" is still an answer).
-    """
-    text, asked = normalize_text(answer), normalize_text(question)
-    if not text:
-        return False
-    if text == asked:
-        return True
-    if not answer.rstrip().endswith("?"):
-        return False
-    words, question_words = set(text.split()), set(asked.split())
-    overlap = len(words & question_words) / max(1, len(words | question_words))
-    return overlap >= RESTATE_OVERLAP  # a question, mostly the same words
-
-
-def prefetch_query(question: str, known: Sequence[dict[str, Any]]) -> str:
-    """Build the search query a leaf's retriever is called with.
-
-    The question, plus the short answers it depends on that it does not already contain:
-    "In which year was the founder born?" with the known answer "Shaelbram Nontrersha"
-    searches for both, so the retriever can find the founder's own page.
-
-    Args:
-        question: The leaf's question (references resolved).
-        known: The ``{"question", "answer"}`` dependencies the leaf sees.
-
-    Returns:
-        The query.
-    """
-    extra = [
-        str(k["answer"]).strip()
-        for k in known
-        if k.get("answer")
-        and len(str(k["answer"])) <= 60
-        and normalize_text(str(k["answer"])) not in _NOT_SEARCHABLE
-        and normalize_text(str(k["answer"])) not in normalize_text(question)
-    ]
-    return " ".join([question, *extra])
-
-
 def graph_fingerprint(llm: Any, toolbox: Toolbox | None, prompts: Prompts) -> str:
     """Identify what a cached answer depends on: model, endpoint, tools and prompts.
 
@@ -329,71 +125,6 @@ def graph_fingerprint(llm: Any, toolbox: Toolbox | None, prompts: Prompts) -> st
         "prompts": dataclasses.asdict(prompts),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def cite(
-    answer: str, observations: Sequence[Observation], question: str = ""
-) -> list[dict[str, str]]:
-    """Pick the retrieved passages an answer rests on.
-
-    A passage supports the answer when it contains it. When several do (other cities on the
-    same river, other people born in the same year), only those that also mention the
-    question's subject are kept: the passages with the most question words in their title or
-    text.
-
-    Args:
-        answer: The leaf's answer.
-        observations: The tool results the leaf saw.
-        question: The leaf's (resolved) question.
-
-    Returns:
-        ``{"id", "title"}`` of each supporting passage, in retrieval order, without repeats.
-    """
-    target = normalize_text(answer)
-    if not target:
-        return []
-    words = {w for w in normalize_text(question).split() if len(w) > 3}
-    found: list[tuple[int, dict[str, str]]] = []
-    for obs in observations:
-        for passage in obs.passages:
-            text = normalize_text(f"{passage.get('title', '')} {passage.get('text', '')}")
-            pid = str(passage["id"])
-            if target in text and all(c["id"] != pid for _, c in found):
-                overlap = len(words & set(text.split()))
-                found.append((overlap, {"id": pid, "title": str(passage.get("title", ""))}))
-    best = max((overlap for overlap, _ in found), default=0)
-    return [c for overlap, c in found if overlap == best]
-
-
-def choose_plan(plans: Sequence[list[tuple[str, list[int]]]]) -> tuple[int, list[dict]]:
-    """Pick the decomposition the sampled ones agree on most.
-
-    Each plan is compared with the others by the overlap (Jaccard) of its normalised
-    sub-questions; "atomic" (no sub-problems) counts as a plan too. Ties go to the earlier one.
-
-    Args:
-        plans: Normalised decompositions, one per sample.
-
-    Returns:
-        The index of the chosen plan, and every plan as ``{"subproblems", "agreement"}``.
-    """
-    sets = [frozenset(normalize_text(q) for q, _ in plan) for plan in plans]
-
-    def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-        if not a and not b:
-            return 1.0
-        return len(a & b) / len(a | b)
-
-    agreement = [
-        sum(similarity(sets[i], sets[j]) for j in range(len(sets)) if j != i)
-        for i in range(len(sets))
-    ]
-    best = max(range(len(plans)), key=lambda i: (agreement[i], -i))
-    candidates = [
-        {"subproblems": [q for q, _ in plan], "agreement": round(agreement[i], 3)}
-        for i, plan in enumerate(plans)
-    ]
-    return best, candidates
 
 
 def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: int) -> dict:

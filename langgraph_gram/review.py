@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from langgraph_gram.nodes import normalize_subproblems
 from langgraph_gram.state import new_node
+from langgraph_gram.subproblems import normalize_subproblems
 
 
 def pending_reviews(tree: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

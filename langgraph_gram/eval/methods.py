@@ -38,8 +38,8 @@ from langgraph_gram.eval.checks import last_number
 from langgraph_gram.eval.code import code_ran, make_scorer
 from langgraph_gram.eval.datasets import EvalItem
 from langgraph_gram.llm import LLMReply, StructuredLLM
-from langgraph_gram.nodes import normalize_text
 from langgraph_gram.prompts import action_schema
+from langgraph_gram.text import normalize_text
 from langgraph_gram.toolbox import Toolbox
 
 MAX_OBSERVATION_CHARS = 2000

@@ -164,7 +164,7 @@ async def test_token_budget_stops_new_calls():
 
 
 def test_bad_dependencies_are_dropped_never_followed():
-    from langgraph_gram.nodes import normalize_subproblems
+    from langgraph_gram.subproblems import normalize_subproblems
 
     data = {
         "subproblems": [
@@ -188,7 +188,7 @@ def test_bad_dependencies_are_dropped_never_followed():
 
 
 def test_a_subquestion_naming_nothing_depends_on_the_earlier_ones():
-    from langgraph_gram.nodes import names_nothing, normalize_subproblems
+    from langgraph_gram.subproblems import names_nothing, normalize_subproblems
 
     assert names_nothing("In which year was the founder born?")
     assert not names_nothing("In which year was Ada Lovelace born?")
@@ -205,7 +205,7 @@ def test_a_subquestion_naming_nothing_depends_on_the_earlier_ones():
 
 
 def test_prefetch_query_adds_the_answers_a_leaf_depends_on():
-    from langgraph_gram.nodes import prefetch_query
+    from langgraph_gram.evidence import prefetch_query
 
     known = [
         {"question": "Who founded Qarvex Labs?", "answer": "Ilmo Trastive"},
@@ -686,7 +686,7 @@ async def test_sub_problem_repeating_its_ancestor_does_not_stall():
 
 
 def test_an_answer_that_restates_the_question_is_not_an_answer():
-    from langgraph_gram.nodes import restates
+    from langgraph_gram.text import restates
 
     q = "In which city was Quiltnoul Moltprovquaev born?"
     assert restates("In which city did Quiltnoul Moltprovquaev born?", q)
@@ -1011,7 +1011,7 @@ async def test_a_plan_with_given_numbers_is_kept():
 
 
 def test_a_last_step_that_only_compares_earlier_answers_is_left_to_aggregation():
-    from langgraph_gram.nodes import normalize_subproblems
+    from langgraph_gram.subproblems import normalize_subproblems
 
     def plan(*questions):
         data = {"subproblems": [{"question": q, "depends_on": []} for q in questions]}

@@ -215,7 +215,7 @@ async def test_create_agent_calls_gram_as_a_tool():
 
 
 def test_citations_keep_the_passage_about_the_question_subject():
-    from langgraph_gram.nodes import cite
+    from langgraph_gram.evidence import cite
     from langgraph_gram.toolbox import Observation
 
     passages = [

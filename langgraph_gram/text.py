@@ -1,0 +1,64 @@
+"""Text helpers the engine shares: answer normalisation, prompt filling, restated answers."""
+
+from __future__ import annotations
+
+import re
+
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_text(text: str) -> str:
+    """Normalise text for comparison: lower case, no punctuation, articles or extra spaces.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The normalised text.
+    """
+    text = _PUNCT.sub(" ", str(text).lower())
+    return _SPACE.sub(" ", _ARTICLES.sub(" ", text)).strip()
+
+
+def fill(template: str, **values: str) -> str:
+    """Fill ``{name}`` placeholders without touching other braces (JSON examples stay intact).
+
+    Args:
+        template: A prompt template.
+        **values: Placeholder values.
+
+    Returns:
+        The filled template.
+    """
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
+
+
+RESTATE_OVERLAP = 0.6
+"""Word overlap (Jaccard) above which a question-shaped answer counts as the question again."""
+
+
+def restates(answer: str, question: str) -> bool:
+    """Tell whether an "answer" is the question again (small models copy prompt text).
+
+    Args:
+        answer: The proposed answer.
+        question: The question it should answer.
+
+    Returns:
+        True when the answer equals the question once normalised, or is itself a question
+        sharing most of its words (a title that ends in "?" is still an answer).
+    """
+    text, asked = normalize_text(answer), normalize_text(question)
+    if not text:
+        return False
+    if text == asked:
+        return True
+    if not answer.rstrip().endswith("?"):
+        return False
+    words, question_words = set(text.split()), set(asked.split())
+    overlap = len(words & question_words) / max(1, len(words | question_words))
+    return overlap >= RESTATE_OVERLAP  # a question, mostly the same words
