@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import ToolMessage
 
-from langgraph_gram import tools
 from langgraph_gram.errors import ConfigurationError
 from langgraph_gram.tools import (
     CorpusIndex,
@@ -19,6 +18,7 @@ from langgraph_gram.tools import (
     calculator_tool,
     corpus_search_tool,
     load_corpus,
+    python_runner,
     python_tool,
     run_python,
 )
@@ -420,7 +420,7 @@ async def test_python_cancellation_kills_the_process(tmp_path: Path) -> None:
 
 
 async def test_python_socket_guard_works_without_namespace(monkeypatch) -> None:
-    monkeypatch.setattr(tools, "_isolation", [])
+    monkeypatch.setattr(python_runner, "_isolation", [])
     code = (
         "import socket, urllib.request\n"
         "for call in (lambda: socket.create_connection(('127.0.0.1', 9)),\n"
