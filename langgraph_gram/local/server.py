@@ -38,14 +38,10 @@ except ImportError:  # pragma: no cover - Windows: no inter-process lock
     fcntl = None  # type: ignore[assignment]
 
 from langgraph_gram.local.model_files import (
-    DEFAULT_MODEL,
-    MODELS,
-    LocalModelSpec,
     ProgressCallback,
     default_cache_dir,
     ensure_model,
     model_name_for,
-    resolve_model,
 )
 
 _INSTALL_HINT = 'pip install "langgraph-gram[local]"'
@@ -589,16 +585,4 @@ def serve_forever(
             signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "MODELS",
-    "LocalModelSpec",
-    "LocalServer",
-    "ProgressCallback",
-    "default_cache_dir",
-    "ensure_model",
-    "llama_cpp_available",
-    "model_name_for",
-    "resolve_model",
-    "serve_forever",
-]
+__all__ = ["LocalServer", "llama_cpp_available", "serve_forever"]
