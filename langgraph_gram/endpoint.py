@@ -624,6 +624,7 @@ class OpenAIEndpoint:
                     f"no usable reply ({attempts} attempt(s): error statuses, then a timeout "
                     f"after {self.timeout:g} s)",
                     url=self.base_url,
+                    transient=True,
                 ) from exc
             raise EndpointUnreachableError(
                 f"no reply from {self.base_url} within {self.timeout:g} s ({attempts} attempt(s))",
@@ -642,6 +643,7 @@ class OpenAIEndpoint:
                 f"({attempts} attempt(s)): {exc.message}",
                 url=self.base_url,
                 status_code=exc.status_code,
+                transient=_is_transient(exc),
             ) from exc
         except openai.OpenAIError as exc:
             raise EndpointResponseError(

@@ -42,22 +42,50 @@ class EndpointUnreachableError(EndpointError):
 
 
 class EndpointResponseError(EndpointError):
-    """The endpoint answered with an error status that is not worth retrying (e.g. 400, 404).
+    """The endpoint answered, but with an error instead of a completion.
+
+    Either a status not worth retrying (400, 404: this request is wrong) or a server-side
+    failure that outlasted the transport retries (429, 5xx, a timeout after error statuses:
+    the server is unwell, not the request). ``transient`` tells them apart, e.g. so that an
+    evaluation records an outage as an error to retry rather than a wrong answer.
 
     Attributes:
         status_code: The HTTP status code, when there was one.
+        transient: Whether the server, not the request, failed (a later retry may succeed).
     """
 
-    def __init__(self, message: str, *, url: str, status_code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status_code: int | None = None,
+        transient: bool | None = None,
+    ) -> None:
         """Create the error.
 
         Args:
             message: What went wrong.
             url: The endpoint's base URL.
             status_code: The HTTP status code, when known.
+            transient: Whether the server, not the request, failed; by default, whether
+                ``status_code`` is 408, 409, 429 or 5xx.
         """
         super().__init__(message, url=url)
         self.status_code = status_code
+        self.transient = transient if transient is not None else _transient_status(status_code)
+
+
+def _transient_status(status_code: int | None) -> bool:
+    """Tell whether an HTTP status means the server, not the request, failed.
+
+    Args:
+        status_code: The status, or ``None``.
+
+    Returns:
+        ``True`` for 408 (timeout), 409 (conflict), 429 (overloaded) and every 5xx.
+    """
+    return status_code is not None and (status_code in (408, 409, 429) or status_code >= 500)
 
 
 class MalformedOutputError(GramError):

@@ -139,14 +139,17 @@ def _check_qa(item: EvalItem, prediction: str) -> Check:
 
 # An optional sign (not after a word or ")": "x-5", "3-4" are not negative numbers), thousands
 # groups ("1,494") or plain digits, a decimal part, a "/denominator".
-_NUMBER = re.compile(r"(?:(?<![\w)])-)?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?")
+_NUMBER = re.compile(
+    r"(?:(?<![\w)])-)?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?"
+)
+_MINUS = str.maketrans({"\u2212": "-", "\u2013": "-"})  # the minus sign and the en dash
 
 
 def last_number(text: str) -> Fraction | None:
     """Read the last number written in a text.
 
     Thousands separators, currency signs, decimals and fractions are understood: ``"$1,494"``
-    -> 1494, ``"18.0"`` -> 18, ``"7/2"`` -> 7/2, ``"-3"`` -> -3.
+    -> 1494, ``"18.0"`` -> 18, ``".5"`` -> 1/2, ``"7/2"`` -> 7/2, ``"-3"`` and ``"−3"`` -> -3.
 
     Args:
         text: The text.
@@ -155,7 +158,7 @@ def last_number(text: str) -> Fraction | None:
         The number as an exact fraction, or ``None`` when there is none (or it cannot be read,
         e.g. more digits than Python converts).
     """
-    found = _NUMBER.findall(str(text or ""))
+    found = _NUMBER.findall(str(text or "").translate(_MINUS))
     if not found:
         return None
     try:

@@ -209,6 +209,7 @@ async def run_eval_command(args: argparse.Namespace) -> int:
         parse_sweep,
         plan_rows,
         run_eval,
+        unique_methods,
     )
 
     console = Console(stderr=True)
@@ -224,6 +225,7 @@ async def run_eval_command(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods) if args.methods else []
     if args.sweep:
         methods += parse_sweep(args.sweep)
+    methods = unique_methods(methods)
     if not methods:
         raise ConfigurationError("no methods: give --methods and/or --sweep")
     if args.plan:

@@ -127,16 +127,24 @@ def load_questions(
         The dataset.
 
     Raises:
-        ConfigurationError: A file is missing or a row lacks ``question``/``answer``.
+        ConfigurationError: A file is missing, a row lacks ``question``/``answer``, or two
+            rows share an ``id`` (their results would overwrite each other).
     """
     path = Path(questions)
     items = []
+    seen: dict[str, int] = {}
     for n, row in enumerate(read_jsonl(path)):
         if "question" not in row or "answer" not in row:
             raise ConfigurationError(f"{path}: row {n + 1} needs 'question' and 'answer'")
+        item_id = str(row.get("id", n))
+        if item_id in seen:
+            raise ConfigurationError(
+                f"{path}: rows {seen[item_id]} and {n + 1} share the id {item_id!r}"
+            )
+        seen[item_id] = n + 1
         items.append(
             EvalItem(
-                id=str(row.get("id", n)),
+                id=item_id,
                 question=row["question"],
                 answer=str(row["answer"]),
                 aliases=[str(a) for a in row.get("aliases") or []],

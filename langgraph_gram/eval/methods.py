@@ -209,6 +209,9 @@ def vote_key(item: EvalItem, answer: str) -> str:
 async def self_consistency(item: EvalItem, env: MethodEnv, settings: dict[str, Any]) -> Outcome:
     """``k`` chain-of-thought samples, then a majority vote (ties go to the earliest sample).
 
+    A sample with no answer in it (empty, or no number for a math item) abstains; it wins
+    only when every sample abstains.
+
     Args:
         item: The item.
         env: Model and tools.
@@ -245,10 +248,12 @@ async def self_consistency(item: EvalItem, env: MethodEnv, settings: dict[str, A
     if failures:
         outcome.detail["failed_samples"] = failures
     counts = Counter(vote_key(item, a) for a in answers)
+    if len(counts) > 1:
+        counts.pop("", None)  # a sample with no answer in it is an abstention, not a vote
     best = max(counts.values())
-    winner = next(a for a in answers if counts[vote_key(item, a)] == best)
+    winner = next(a for a in answers if counts.get(vote_key(item, a)) == best)
     outcome.prediction = winner
-    outcome.detail["votes"] = {vote_key(item, a): counts[vote_key(item, a)] for a in answers}
+    outcome.detail["votes"] = {vote_key(item, a): counts.get(vote_key(item, a), 0) for a in answers}
     outcome.detail["samples"] = answers
     return outcome
 

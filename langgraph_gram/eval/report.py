@@ -71,9 +71,10 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
     """Read an ``items.jsonl`` file, keeping the last line of each (item, method).
 
     Reruns append to the file, so when the same ``(dataset, id, method)`` appears several times
-    the last line wins; it keeps the position of the first occurrence, so methods stay in the
-    order they were first run. Blank lines are ignored, and lines that are not a JSON object (a
-    write cut short by a crash) are skipped with a logged warning.
+    the last line wins, except that an error never replaces an answer; it keeps the position of
+    the first occurrence, so methods stay in the order they were first run. Blank lines are
+    ignored, and lines that are not a JSON object (a write cut short by a crash) are skipped
+    with a logged warning.
 
     Args:
         path: The ``items.jsonl`` file.
@@ -102,7 +103,10 @@ def load_rows(path: str | Path) -> list[dict[str, Any]]:
             if not isinstance(row, dict):
                 skipped += 1
                 continue
-            latest[(row.get("dataset"), row.get("id"), row.get("method"))] = row
+            key = (row.get("dataset"), row.get("id"), row.get("method"))
+            if row.get("error") and key in latest and not latest[key].get("error"):
+                continue  # an answer stands: a later error for it (a repeated run) is dropped
+            latest[key] = row
     if skipped:
         logger.warning("%s: skipped %d line(s) that are not JSON objects", path, skipped)
     return list(latest.values())

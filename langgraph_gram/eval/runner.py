@@ -35,10 +35,9 @@ from langgraph_gram.eval.methods import (
     METHODS,
     SCORERS,
     MethodEnv,
-    Outcome,
 )
 from langgraph_gram.eval.report import load_rows
-from langgraph_gram.llm import StructuredLLM, as_structured_llm
+from langgraph_gram.llm import LLMReply, Message, StructuredLLM, as_structured_llm
 
 ITEMS_FILE = "items.jsonl"
 """The per-item results file inside an output folder."""
@@ -120,6 +119,9 @@ def _check_settings(name: str, settings: dict[str, Any], text: str) -> None:
         )
     if name == "gram" and settings.get("scorer", "llm") not in SCORERS:
         raise ConfigurationError(f"{text!r}: scorer must be one of {sorted(SCORERS)}")
+    for key in ("k", "max_steps"):  # self_consistency's samples, react's tool calls
+        if key in settings and (not isinstance(settings[key], int) or settings[key] < 1):
+            raise ConfigurationError(f"{text!r}: {key} must be a whole number >= 1")
 
 
 def parse_methods(text: str) -> list[MethodSpec]:
@@ -252,8 +254,52 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
+class _MeteredModel:
+    """The item's model: counts what every call cost, and notes server-side failures.
+
+    A method that fails part-way still reports the calls it spent, and a server failure a
+    method absorbed (a lost self-consistency vote, a failed GRAM node) still marks the item as
+    an error to retry rather than a wrong answer.
+    """
+
+    def __init__(self, model: StructuredLLM) -> None:
+        self._model = model
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.outages: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._model, name)  # model name, base URL: the cache fingerprint
+
+    async def generate_json(self, messages: Sequence[Message], **kwargs: Any) -> LLMReply:
+        try:
+            reply = await self._model.generate_json(messages, **kwargs)
+        except Exception as exc:
+            # A refused or failed request counts as a call (as in GRAM's budget); a server
+            # that never answered (unreachable) was not called.
+            self.calls += getattr(exc, "calls", int(isinstance(exc, EndpointResponseError)))
+            self.prompt_tokens += getattr(exc, "prompt_tokens", 0)
+            self.completion_tokens += getattr(exc, "completion_tokens", 0)
+            if isinstance(exc, EndpointResponseError) and exc.transient:
+                self.outages.append(_error_text(exc))
+            raise
+        self.calls += reply.calls
+        self.prompt_tokens += reply.prompt_tokens
+        self.completion_tokens += reply.completion_tokens
+        return reply
+
+
 async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, Any]:
     """Run one method on one item and score it.
+
+    The model's own failure (output that stays unparseable, a request the server refuses) is
+    a wrong answer, as it is inside GRAM's nodes. A failure of the server (5xx, 429, no
+    reply), a crash or a bad item is an error row instead: reported apart, never scored, and
+    retried by the next run, with the calls spent before it. A configuration mistake (a
+    setting the item cannot take) stops the run.
 
     Args:
         run: The run's configuration.
@@ -262,19 +308,10 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
 
     Returns:
         The result row (``error`` set, and nothing scored, when the method failed).
+
+    Raises:
+        ConfigurationError: The method's settings do not fit the item.
     """
-    tools = (run.tools or _default_tools)(run.dataset, item, run.top_k)
-    if "chat" not in run.shared:
-        run.shared["chat"] = agent_chat_model(run.model)
-    env = MethodEnv(
-        as_structured_llm(run.model),
-        tools,
-        top_k=run.top_k,
-        seed=run.seed,
-        budget=run.budget,
-        chat=run.shared["chat"],
-        shared=run.shared,
-    )
     row: dict[str, Any] = {
         "id": item.id,
         "dataset": run.dataset.name,
@@ -284,33 +321,62 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
         "question": item.question,
         "gold": item.answer,
     }
+    meter = _MeteredModel(as_structured_llm(run.model))
     started = time.monotonic()
-    try:
-        outcome = await METHODS[spec.name](item, env, spec.options())
-    except (MalformedOutputError, EndpointResponseError) as exc:
-        # The model's own failure (unparseable output, a refused request): a wrong answer,
-        # as it is when it happens inside GRAM's nodes, not an infrastructure error.
-        outcome = Outcome(
-            "",
-            llm_calls=getattr(exc, "calls", 0),
-            prompt_tokens=getattr(exc, "prompt_tokens", 0),
-            completion_tokens=getattr(exc, "completion_tokens", 0),
-            detail={"failure": _error_text(exc)},
-        )
-    except Exception as exc:  # recorded as an error row and retried by the next run
+
+    def failed(message: str, prediction: str | None = None) -> dict[str, Any]:
         row.update(
-            prediction=None,
+            prediction=prediction,
             em=None,
             f1=None,
             correct=None,
-            llm_calls=0,
+            llm_calls=meter.calls,
             tool_calls=0,
-            prompt_tokens=0,
-            completion_tokens=0,
+            prompt_tokens=meter.prompt_tokens,
+            completion_tokens=meter.completion_tokens,
             seconds=round(time.monotonic() - started, 2),
-            error=_error_text(exc),
+            error=message,
         )
         return row
+
+    try:
+        tools = (run.tools or _default_tools)(run.dataset, item, run.top_k)
+        if "chat" not in run.shared:
+            run.shared["chat"] = agent_chat_model(run.model)
+        env = MethodEnv(
+            meter,
+            tools,
+            top_k=run.top_k,
+            seed=run.seed,
+            budget=run.budget,
+            chat=run.shared["chat"],
+            shared=run.shared,
+        )
+        outcome = await METHODS[spec.name](item, env, spec.options())
+    except ConfigurationError:
+        raise
+    except (MalformedOutputError, EndpointResponseError) as exc:
+        if meter.outages:
+            return failed(f"endpoint failed: {meter.outages[-1]}")
+        # The model's own failure: a wrong answer with what it cost, not a scored guess.
+        row.update(
+            prediction="",
+            em=0.0,
+            f1=0.0,
+            correct=False,
+            llm_calls=meter.calls,
+            tool_calls=0,
+            prompt_tokens=meter.prompt_tokens,
+            completion_tokens=meter.completion_tokens,
+            seconds=round(time.monotonic() - started, 2),
+            error=None,
+            detail={"failure": _error_text(exc)},
+        )
+        return row
+    except Exception as exc:  # recorded as an error row and retried by the next run
+        return failed(_error_text(exc))
+    if meter.outages:  # absorbed by the method (a lost vote, a failed node): not its answer
+        return failed(f"endpoint failed: {meter.outages[-1]}", outcome.prediction)
     seconds = round(time.monotonic() - started, 2)
     try:
         check = await check_prediction(item, outcome.prediction, tree=outcome.tree)
@@ -357,7 +423,20 @@ def pending_pairs(
     Returns:
         The pairs to run, in order.
     """
-    return [(i, m) for i in items for m in methods if (i.id, m.key) not in done]
+    unique = unique_methods(methods)
+    return [(i, m) for i in items for m in unique if (i.id, m.key) not in done]
+
+
+def unique_methods(methods: Iterable[MethodSpec]) -> list[MethodSpec]:
+    """Drop repeated methods (``--methods`` and ``--sweep`` may name the same cell twice).
+
+    Args:
+        methods: The methods, possibly with repeats.
+
+    Returns:
+        Each method once, by :attr:`MethodSpec.key`, in first-seen order.
+    """
+    return list({m.key: m for m in methods}.values())
 
 
 async def run_eval(
@@ -405,6 +484,7 @@ async def run_eval(
         )
     done = {(r["id"], r["method"]) for r in previous if not r.get("error")}
     pairs = pending_pairs(run.dataset.items, run.methods, done)
+    _end_last_line(path)
     gate = asyncio.Semaphore(max(1, run.concurrency))
     write_lock = asyncio.Lock()
 
@@ -420,6 +500,16 @@ async def run_eval(
 
     await asyncio.gather(*(one(item, spec) for item, spec in pairs))
     return [r for r in load_rows(path) if r["id"] in ids and r["method"] in keys]
+
+
+def _end_last_line(path: Path) -> None:
+    """End a line cut short by a crash, so the next row starts on its own line."""
+    try:
+        with path.open("rb+") as handle:
+            if handle.seek(0, 2) and (handle.seek(-1, 2), handle.read(1))[1] != b"\n":
+                handle.write(b"\n")
+    except FileNotFoundError:
+        pass
 
 
 def run_config(run: EvalRun) -> dict[str, Any]:

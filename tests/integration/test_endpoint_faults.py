@@ -182,6 +182,7 @@ async def test_persistent_error_status(fault_server: FaultServer, fault: str, st
     with pytest.raises(EndpointResponseError) as caught:
         await llm.generate_json(ask("q"), schema=ANSWER_SCHEMA)
     assert caught.value.status_code == status
+    assert caught.value.transient  # the server failed, not the request: worth a later retry
     assert caught.value.url == fault_server.base_url
     assert fault_server.base_url in str(caught.value)
     assert llm.total_requests == 3  # 1 + max_retries, and no format fallback
@@ -242,6 +243,7 @@ async def test_bad_model_404_not_retried(fault_server: FaultServer) -> None:
     with pytest.raises(EndpointResponseError) as caught:
         await llm.generate_json(ask("q"), schema=ANSWER_SCHEMA)
     assert caught.value.status_code == 404
+    assert not caught.value.transient  # this request is wrong: retrying it cannot help
     assert llm.total_requests == 1
 
 

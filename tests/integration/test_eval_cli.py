@@ -122,6 +122,29 @@ def test_unreachable_endpoint_gives_error_rows_then_a_rerun_retries_them(
     assert len(rows_of(out)) == 8
 
 
+def test_a_server_outage_is_an_error_row_for_every_method_then_retried(fault_server, tmp_path):
+    # HTTP 429 on every request, after the endpoint's own retries: GRAM's nodes and
+    # self-consistency's votes absorb a failed call, yet the item is an error, not a wrong answer.
+    fault_server.configure(fault_rate=1.0, fault_kinds=("429",))
+    out = tmp_path / "out"
+    common = [*tiny_eval(out, "direct,self_consistency,gram"), *endpoint_args(fault_server)]
+    assert main(common) == 2
+    failed = rows_of(out)
+    assert len(failed) == 6
+    assert all("endpoint failed" in r["error"] and "HTTP 429" in r["error"] for r in failed)
+    assert all(r["correct"] is None and r["em"] is None for r in failed)
+    assert all(r["llm_calls"] >= 1 for r in failed)  # what was spent before the failure
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(summary[m]["n"] == 0 for m in ("direct", "self_consistency", "gram"))
+
+    fault_server.configure(fault_rate=0.0)
+    assert main(common) == 0
+    rows = rows_of(out)[6:]
+    assert len(rows) == 6 and all(r["error"] is None for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(summary[m]["n"] == 2 for m in ("direct", "self_consistency", "gram"))
+
+
 def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path, capsys):
     out = tmp_path / "sweep"
     sweep = ["--sweep", "max_depth=0,1", "width=1,2"]
