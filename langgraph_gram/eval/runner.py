@@ -35,6 +35,7 @@ from langgraph_gram.eval.methods import (
     METHODS,
     SCORERS,
     MethodEnv,
+    Outcome,
 )
 from langgraph_gram.eval.report import load_rows
 from langgraph_gram.llm import LLMReply, Message, StructuredLLM, as_structured_llm
@@ -324,21 +325,33 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
     meter = _MeteredModel(as_structured_llm(run.model))
     started = time.monotonic()
 
-    def failed(message: str, prediction: str | None = None) -> dict[str, Any]:
+    def finish(cost: Outcome, score: tuple[Any, Any, Any], error: str | None) -> dict[str, Any]:
+        em, f1, correct = score
         row.update(
-            prediction=prediction,
-            em=None,
-            f1=None,
-            correct=None,
-            llm_calls=meter.calls,
-            tool_calls=0,
-            prompt_tokens=meter.prompt_tokens,
-            completion_tokens=meter.completion_tokens,
+            prediction=cost.prediction,
+            em=em,
+            f1=f1,
+            correct=correct,
+            llm_calls=cost.llm_calls,
+            tool_calls=cost.tool_calls,
+            prompt_tokens=cost.prompt_tokens,
+            completion_tokens=cost.completion_tokens,
             seconds=round(time.monotonic() - started, 2),
-            error=message,
+            error=error,
+            detail=cost.detail,
         )
         return row
 
+    def spent(prediction: Any = None, **detail: Any) -> Outcome:  # what the meter counted
+        return Outcome(
+            prediction,
+            llm_calls=meter.calls,
+            prompt_tokens=meter.prompt_tokens,
+            completion_tokens=meter.completion_tokens,
+            detail=detail,
+        )
+
+    unscored = (None, None, None)
     try:
         tools = (run.tools or _default_tools)(run.dataset, item, run.top_k)
         if "chat" not in run.shared:
@@ -357,57 +370,23 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
         raise
     except (MalformedOutputError, EndpointResponseError) as exc:
         if meter.outages:
-            return failed(f"endpoint failed: {meter.outages[-1]}")
+            return finish(spent(), unscored, f"endpoint failed: {meter.outages[-1]}")
         # The model's own failure: a wrong answer with what it cost, not a scored guess.
-        row.update(
-            prediction="",
-            em=0.0,
-            f1=0.0,
-            correct=False,
-            llm_calls=meter.calls,
-            tool_calls=0,
-            prompt_tokens=meter.prompt_tokens,
-            completion_tokens=meter.completion_tokens,
-            seconds=round(time.monotonic() - started, 2),
-            error=None,
-            detail={"failure": _error_text(exc)},
-        )
-        return row
+        return finish(spent("", failure=_error_text(exc)), (0.0, 0.0, False), None)
     except Exception as exc:  # recorded as an error row and retried by the next run
-        return failed(_error_text(exc))
+        return finish(spent(), unscored, _error_text(exc))
     if meter.outages:  # absorbed by the method (a lost vote, a failed node): not its answer
-        return failed(f"endpoint failed: {meter.outages[-1]}", outcome.prediction)
-    seconds = round(time.monotonic() - started, 2)
+        return finish(spent(outcome.prediction), unscored, f"endpoint failed: {meter.outages[-1]}")
     try:
         check = await check_prediction(item, outcome.prediction, tree=outcome.tree)
     except Exception as exc:  # a bad gold answer or item: an error row, not a crashed run
-        row.update(
-            prediction=outcome.prediction,
-            em=None,
-            f1=None,
-            correct=None,
-            llm_calls=outcome.llm_calls,
-            tool_calls=outcome.tool_calls,
-            prompt_tokens=outcome.prompt_tokens,
-            completion_tokens=outcome.completion_tokens,
-            seconds=seconds,
-            error=f"checking failed: {_error_text(exc)}",
+        return finish(
+            dataclasses.replace(outcome, detail={}),
+            unscored,
+            f"checking failed: {_error_text(exc)}",
         )
-        return row
-    row.update(
-        prediction=outcome.prediction,
-        em=check.em,
-        f1=check.f1,
-        correct=check.correct,
-        llm_calls=outcome.llm_calls,
-        tool_calls=outcome.tool_calls,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        seconds=seconds,
-        error=None,
-        detail={**outcome.detail, **({"check": check.detail} if check.detail else {})},
-    )
-    return row
+    outcome.detail = {**outcome.detail, **({"check": check.detail} if check.detail else {})}
+    return finish(outcome, (check.em, check.f1, check.correct), None)
 
 
 def pending_pairs(
