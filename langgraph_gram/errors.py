@@ -73,10 +73,10 @@ class EndpointResponseError(EndpointError):
         """
         super().__init__(message, url=url)
         self.status_code = status_code
-        self.transient = transient if transient is not None else _transient_status(status_code)
+        self.transient = transient if transient is not None else is_transient_status(status_code)
 
 
-def _transient_status(status_code: int | None) -> bool:
+def is_transient_status(status_code: int | None) -> bool:
     """Tell whether an HTTP status means the server, not the request, failed.
 
     Args:
@@ -136,4 +136,5 @@ __all__ = [
     "InputError",
     "LocalModelError",
     "MalformedOutputError",
+    "is_transient_status",
 ]

@@ -13,11 +13,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import SecretStr
 
+from langgraph_gram.errors import is_transient_status
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.datasets import EvalItem
 
@@ -73,14 +75,25 @@ async def supports_tool_calls(chat: BaseChatModel) -> bool:
         chat: The chat model.
 
     Returns:
-        Whether the reply holds a structured call of ``lookup``; ``False`` when the request
-        fails or the call comes back as text.
+        Whether the reply holds a structured call of ``lookup``; ``False`` when the endpoint
+        refuses the request (e.g. HTTP 400 for ``tools``) or the call comes back as text.
+
+    Raises:
+        openai.APIConnectionError: The endpoint could not be reached.
+        openai.APIStatusError: The endpoint failed (429, 5xx): no answer either way, so the
+            caller asks again later instead of settling on the JSON protocol for the run.
     """
     try:
         reply = await chat.bind_tools([lookup]).ainvoke(
             [HumanMessage("Use the lookup tool to look up the word 'river'.")]
         )
-    except Exception:  # any refusal means: not usable for the agent baseline
+    except openai.APIConnectionError:
+        raise
+    except openai.APIStatusError as exc:
+        if is_transient_status(exc.status_code):
+            raise
+        return False
+    except Exception:  # any other refusal means: not usable for the agent baseline
         return False
     calls = getattr(reply, "tool_calls", None) or []
     return any(call.get("name") == "lookup" for call in calls)

@@ -340,6 +340,13 @@ def _table(header: Sequence[str], body: Iterable[Sequence[str]], right: int = 1)
     return lines
 
 
+def _type_cell(stats: Mapping[str, Any], items: int) -> str:
+    """Show a type's accuracy, with the method's own n where it answered fewer items."""
+    text = _pct(stats.get("accuracy"))
+    n = stats.get("n")
+    return f"{text} (n={n})" if n and n != items else text
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" + ("" if number == 1 else "s")
 
@@ -457,7 +464,8 @@ def markdown(
         lines += ["## Accuracy by type", ""]
         header = ["method"] + [f"{kind} (n={type_items[kind]})" for kind in type_names]
         body = [
-            [method] + [_pct(types[method].get(kind, {}).get("accuracy")) for kind in type_names]
+            [method]
+            + [_type_cell(types[method].get(kind, {}), type_items[kind]) for kind in type_names]
             for method in methods
         ]
         lines += _table(header, body)
@@ -528,7 +536,8 @@ def _figure(**kwargs: Any) -> Any:
 def plot_accuracy_vs_tokens(summary: Mapping[str, Mapping[str, Any]], path: str | Path) -> None:
     """Plot accuracy against the mean tokens per item, one labelled point per method (PNG).
 
-    The x axis (log scale) is prompt + completion tokens per item; methods without scored items
+    Where methods were scored on different numbers of items, each label gives its ``n``. The x
+    axis (log scale) is prompt + completion tokens per item; methods without scored items
     or without token counts are left out, and a method reporting 0 tokens is drawn at 1.
 
     Args:
@@ -548,11 +557,14 @@ def plot_accuracy_vs_tokens(summary: Mapping[str, Mapping[str, Any]], path: str 
             continue
         tokens = max(1.0, float(prompt or 0) + float(completion or 0))
         points.append((method, tokens, 100 * float(accuracy)))
+    sizes = {method: stats.get("n") for method, stats in summary.items() if stats.get("n")}
+    uneven = len(set(sizes.values())) > 1  # then each point says how many items it averages
     for method, tokens, accuracy in points:
         color = "tab:red" if _is_gram(method) else "tab:blue"
         axes.scatter([tokens], [accuracy], color=color, s=40, zorder=3)
+        label = f"{method} (n={sizes[method]})" if uneven else method
         axes.annotate(
-            method, (tokens, accuracy), xytext=(5, 4), textcoords="offset points", fontsize=8
+            label, (tokens, accuracy), xytext=(5, 4), textcoords="offset points", fontsize=8
         )
     axes.set_xscale("log")
     if points:

@@ -145,6 +145,20 @@ def test_a_server_outage_is_an_error_row_for_every_method_then_retried(fault_ser
     assert all(summary[m]["n"] == 2 for m in ("direct", "self_consistency", "gram"))
 
 
+def test_report_only_rewrites_the_reports_from_the_rows_alone(fault_server, tmp_path):
+    out = tmp_path / "out"
+    assert main([*tiny_eval(out, "direct"), *endpoint_args(fault_server)]) == 0
+    (out / "summary.md").unlink()
+    (out / "summary.json").unlink()
+    requests = len(fault_server.requests)
+    assert main(["eval", "--report-only", "--out", str(out), "--title", "again"]) == 0
+    assert len(fault_server.requests) == requests  # no model call
+    text = (out / "summary.md").read_text()
+    assert text.startswith("# again")
+    assert f"- Model: {fault_server.model}" in text
+    assert json.loads((out / "summary.json").read_text())["direct"]["n"] == 2
+
+
 def test_sweep_writes_one_entry_per_grid_point_and_the_grid_plot(fault_server, tmp_path, capsys):
     out = tmp_path / "sweep"
     sweep = ["--sweep", "max_depth=0,1", "width=1,2"]

@@ -197,3 +197,35 @@ def test_repeated_ids_in_a_questions_file_are_refused(tmp_path):
 )
 def test_numbers_read_with_unicode_minus_and_bare_decimals(text, value):
     assert last_number(text) == value
+
+
+class Refusing:
+    """A chat model whose tool-calling probe fails with an HTTP status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def bind_tools(self, tools):
+        return self
+
+    async def ainvoke(self, messages):
+        import httpx
+        import openai
+
+        request = httpx.Request("POST", URL + "/chat/completions")
+        response = httpx.Response(self.status, request=request)
+        raise openai.APIStatusError(f"HTTP {self.status}", response=response, body=None)
+
+
+async def test_a_failing_tool_call_probe_is_asked_again_but_a_refusal_settles_it():
+    import openai
+
+    from langgraph_gram.eval.methods import native_tool_calls
+
+    env = MethodEnv(as_structured_llm(Replies("x")), [], chat=Refusing(503))
+    with pytest.raises(openai.APIStatusError):
+        await native_tool_calls(env)
+    assert "native_tool_calls" not in env.shared  # not settled: the next item asks again
+    env.chat = Refusing(400)
+    assert await native_tool_calls(env) is False
+    assert env.shared["native_tool_calls"] is False

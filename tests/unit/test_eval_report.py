@@ -306,7 +306,7 @@ def test_markdown_holds_the_main_type_tool_and_difference_tables(rows):
     assert "## Accuracy by type" in text
     assert "| method | bridge (n=2) | comparison (n=2) |" in text
     assert "| react | 100.0% | 50.0% |" in text
-    assert "| direct | 50.0% | 0.0% |" in text
+    assert "| direct | 50.0% | 0.0% (n=1) |" in text  # its other comparison item failed
     assert "| gram | 100.0% | 50.0% |" in text
     # Only react calls tools.
     tool_line = next(line for line in lines if line.startswith("**Tool use:**"))
@@ -344,6 +344,24 @@ def test_plot_accuracy_vs_tokens_writes_a_png(rows, tmp_path):
     width, height = png_size(path)
     assert width > 300 and height > 200
     assert path.stat().st_size > 5000
+
+
+def test_points_say_their_n_when_methods_were_scored_on_different_items(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    labels: list[str] = []
+    real = Axes.annotate
+    monkeypatch.setattr(
+        Axes,
+        "annotate",
+        lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k),
+    )
+    even = [row(str(i), m) for i in range(3) for m in ("direct", "gram")]
+    plot_accuracy_vs_tokens(summarize(even), tmp_path / "even.png")
+    assert labels == ["direct", "gram"]
+    labels.clear()
+    plot_accuracy_vs_tokens(summarize([*even, row("9", "direct")]), tmp_path / "uneven.png")
+    assert labels == ["direct (n=4)", "gram (n=3)"]
 
 
 def test_plot_depth_width_without_sweep_writes_nothing(rows, tmp_path):
