@@ -19,7 +19,11 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from pydantic import SecretStr
 
-from langgraph_gram.errors import is_transient_status
+from langgraph_gram.errors import (
+    EndpointResponseError,
+    EndpointUnreachableError,
+    is_transient_status,
+)
 from langgraph_gram.eval import prompts as P
 from langgraph_gram.eval.datasets import EvalItem
 
@@ -79,19 +83,24 @@ async def supports_tool_calls(chat: BaseChatModel) -> bool:
         refuses the request (e.g. HTTP 400 for ``tools``) or the call comes back as text.
 
     Raises:
-        openai.APIConnectionError: The endpoint could not be reached.
-        openai.APIStatusError: The endpoint failed (429, 5xx): no answer either way, so the
+        EndpointUnreachableError: The endpoint could not be reached.
+        EndpointResponseError: The endpoint failed (429, 5xx): no answer either way, so the
             caller asks again later instead of settling on the JSON protocol for the run.
     """
+    url = str(getattr(chat, "openai_api_base", None) or type(chat).__name__)
     try:
         reply = await chat.bind_tools([lookup]).ainvoke(
             [HumanMessage("Use the lookup tool to look up the word 'river'.")]
         )
-    except openai.APIConnectionError:
-        raise
+    except openai.APIConnectionError as exc:
+        raise EndpointUnreachableError(f"cannot connect to {url}: {exc}", url=url) from exc
     except openai.APIStatusError as exc:
         if is_transient_status(exc.status_code):
-            raise
+            raise EndpointResponseError(
+                f"{url} answered HTTP {exc.status_code} to the tool-calling probe",
+                url=url,
+                status_code=exc.status_code,
+            ) from exc
         return False
     except Exception:  # any other refusal means: not usable for the agent baseline
         return False

@@ -369,6 +369,8 @@ async def run_item(run: EvalRun, item: EvalItem, spec: MethodSpec) -> dict[str, 
     except ConfigurationError:
         raise
     except (MalformedOutputError, EndpointResponseError) as exc:
+        if isinstance(exc, EndpointResponseError) and exc.transient:
+            meter.outages.append(_error_text(exc))  # e.g. the agent's probe, past the meter
         if meter.outages:
             return finish(spent(), unscored, f"endpoint failed: {meter.outages[-1]}")
         # The model's own failure: a wrong answer with what it cost, not a scored guess.

@@ -53,6 +53,17 @@ class Replies:
         return LLMReply(data, json.dumps(data), 1, 10, 3)
 
 
+def search_tools(dataset, item, top_k):
+    from langchain_core.tools import tool
+
+    @tool
+    def search(query: str) -> str:
+        """Search."""
+        return "nothing"
+
+    return [search]
+
+
 def outage() -> EndpointResponseError:
     return EndpointResponseError(f"{URL} answered HTTP 503", url=URL, status_code=503)
 
@@ -91,18 +102,14 @@ async def test_a_failure_part_way_keeps_the_cost_spent_before_it(tmp_path):
     step = {"reasoning": "r", "action": "search", "input": "x"}
     model = Replies(step, {**step, "input": "y"}, broken)
 
-    def tools(dataset, item, top_k):
-        from langchain_core.tools import tool
-
-        @tool
-        def search(query: str) -> str:
-            """Search."""
-            return "nothing"
-
-        return [search]
-
     rows = await run_eval(
-        EvalRun(dataset, [parse_method("react[protocol=json]")], model, tmp_path / "o", tools=tools)
+        EvalRun(
+            dataset,
+            [parse_method("react[protocol=json]")],
+            model,
+            tmp_path / "o",
+            tools=search_tools,
+        )
     )
     (row,) = rows
     assert row["error"] is None and row["correct"] is False
@@ -218,14 +225,21 @@ class Refusing:
 
 
 async def test_a_failing_tool_call_probe_is_asked_again_but_a_refusal_settles_it():
-    import openai
-
     from langgraph_gram.eval.methods import native_tool_calls
 
     env = MethodEnv(as_structured_llm(Replies("x")), [], chat=Refusing(503))
-    with pytest.raises(openai.APIStatusError):
+    with pytest.raises(EndpointResponseError, match="HTTP 503") as caught:
         await native_tool_calls(env)
+    assert caught.value.transient
     assert "native_tool_calls" not in env.shared  # not settled: the next item asks again
     env.chat = Refusing(400)
     assert await native_tool_calls(env) is False
     assert env.shared["native_tool_calls"] is False
+
+
+async def test_an_outage_met_by_the_agent_probe_is_an_error_row(tmp_path):
+    dataset = questions(tmp_path, [{"id": "a", "question": "Q?", "answer": "Pelvoran"}])
+    run = EvalRun(dataset, [MethodSpec("react")], Replies("x"), tmp_path / "o", tools=search_tools)
+    run.shared["chat"] = Refusing(503)
+    (row,) = await run_eval(run)
+    assert row["error"].startswith("endpoint failed") and row["correct"] is None
