@@ -454,7 +454,7 @@ async def run_eval(
         (
             r
             for r in previous
-            if r["id"] in ids and r["method"] in keys and r.get("config", config) != config
+            if r["id"] in ids and r["method"] in keys and _differs(r.get("config"), config)
         ),
         None,
     )
@@ -497,21 +497,37 @@ def run_config(run: EvalRun) -> dict[str, Any]:
     """Describe what a result depends on besides the item and method.
 
     Rows record it, and a rerun into the same folder with another configuration (another
-    model, budget, top-k or seed) is refused instead of mixing results.
+    model, budget, top-k, seed or completion cap) is refused instead of mixing results.
 
     Args:
         run: The configuration.
 
     Returns:
-        ``dataset``, ``model`` (the endpoint's model name), ``top_k``, ``seed`` and ``budget``.
+        ``dataset``, ``model`` (the endpoint's model name), ``top_k``, ``seed``, ``budget`` and,
+        when the endpoint has one, ``max_tokens``.
     """
-    return {
+    config = {
         "dataset": run.dataset.name,
         "model": str(getattr(run.model, "model", None) or type(run.model).__name__),
         "top_k": run.top_k,
         "seed": run.seed,
         "budget": {k: v for k, v in dataclasses.asdict(run.budget).items() if v is not None},
     }
+    max_tokens = getattr(run.model, "max_tokens", None)
+    if isinstance(max_tokens, int):
+        config["max_tokens"] = max_tokens
+    return config
+
+
+def _differs(recorded: dict[str, Any] | None, config: dict[str, Any]) -> bool:
+    """Tell whether a row was made under another configuration.
+
+    Only what both record is compared: a row written before a field was recorded is not a
+    clash for lacking it.
+    """
+    return recorded is not None and any(
+        recorded[key] != config[key] for key in recorded.keys() & config.keys()
+    )
 
 
 def plan_rows(

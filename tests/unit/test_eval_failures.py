@@ -243,3 +243,29 @@ async def test_an_outage_met_by_the_agent_probe_is_an_error_row(tmp_path):
     run.shared["chat"] = Refusing(503)
     (row,) = await run_eval(run)
     assert row["error"].startswith("endpoint failed") and row["correct"] is None
+
+
+async def test_another_completion_cap_is_refused_but_rows_from_before_it_was_recorded_are_not(
+    tmp_path,
+):
+    dataset = questions(tmp_path)
+    out = tmp_path / "o"
+    path = out / "items.jsonl"
+    capped = Replies("Pelvoran")
+    capped.max_tokens = 1024
+    (first, _) = await run_eval(EvalRun(dataset, [MethodSpec("direct")], capped, out))
+    assert first["config"]["max_tokens"] == 1024
+
+    other = Replies("Pelvoran")
+    other.max_tokens = 256
+    with pytest.raises(ConfigurationError, match="another configuration"):
+        await run_eval(EvalRun(dataset, [MethodSpec("direct")], other, out))
+
+    # A row written before the cap was recorded: the same run resumes it.
+    old = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in old:
+        del row["config"]["max_tokens"]
+    old[1]["error"] = "endpoint failed"
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    rows = await run_eval(EvalRun(dataset, [MethodSpec("direct")], capped, out))
+    assert len(rows) == 2 and capped.calls == 3  # b again
