@@ -19,7 +19,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
@@ -41,6 +41,8 @@ from langgraph_gram.state import merge_usage, new_node
 from langgraph_gram.subproblems import choose_plan, normalize_subproblems
 from langgraph_gram.text import fill, normalize_text, restates
 from langgraph_gram.toolbox import Observation, Toolbox, render_observations
+
+T = TypeVar("T")
 
 Scorer = Callable[[str, str], float | Awaitable[float]]
 """A step scorer: ``scorer(question, answer) -> float`` in [0, 1], sync or async."""
@@ -147,6 +149,46 @@ def usage_delta(role: str, calls: int, prompt_tokens: int, completion_tokens: in
     return {**counts, "by_role": {role: dict(counts)}}
 
 
+def spent_usage(role: str, results: Sequence[object]) -> dict:
+    """Build the usage increment of a batch of calls, the failed ones included.
+
+    A reply counts its calls (repair retries included) and tokens; a failure counts what it
+    carries (``calls``, ``prompt_tokens``, ``completion_tokens``), or one call when it carries
+    nothing (the server answered with an error), or none for a timeout. So a budget is charged
+    for every request made, answered or not.
+
+    Args:
+        role: ``decompose``, ``solve``, ``aggregate`` or ``score``.
+        results: Replies and exceptions, as ``asyncio.gather(..., return_exceptions=True)``
+            returns them.
+
+    Returns:
+        An increment for the ``usage`` reducer.
+    """
+    return usage_delta(
+        role,
+        sum(getattr(r, "calls", 0 if isinstance(r, TimeoutError) else 1) for r in results),
+        sum(getattr(r, "prompt_tokens", 0) for r in results),
+        sum(getattr(r, "completion_tokens", 0) for r in results),
+    )
+
+
+def charged(exc: BaseException, usage: dict[str, Any]) -> BaseException:
+    """Make a worker's failure carry everything its attempts cost, for :meth:`Workers._failure`.
+
+    Args:
+        exc: The failure to raise.
+        usage: What all of the worker's attempts cost (a ``usage`` increment).
+
+    Returns:
+        ``exc``, with ``calls``, ``prompt_tokens`` and ``completion_tokens`` set to the totals.
+    """
+    exc.calls = usage["llm_calls"]  # type: ignore[attr-defined]
+    exc.prompt_tokens = usage["prompt_tokens"]  # type: ignore[attr-defined]
+    exc.completion_tokens = usage["completion_tokens"]  # type: ignore[attr-defined]
+    return exc
+
+
 def accounted(
     worker: Callable[..., Awaitable[dict[str, Any]]],
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -166,6 +208,8 @@ def accounted(
     @functools.wraps(worker)
     async def wrapper(task: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         started, wall = time.monotonic(), time.time()
+        if task.get("seconds_left") is not None:  # one deadline for all of the worker's calls
+            task = {**task, "deadline": started + max(0.01, task["seconds_left"])}
         result = await worker(task, *args, **kwargs)
         update = (result.get("tree") or {}).get(task["node_id"])
         if update is not None:
@@ -181,6 +225,26 @@ def accounted(
         return result
 
     return wrapper
+
+
+async def within_deadline(task: dict[str, Any], work: Awaitable[T]) -> T:
+    """Await ``work``, cut at the worker's deadline (the run's ``max_seconds``), if it has one.
+
+    Args:
+        task: The controller's task, with ``deadline`` (monotonic seconds) set by
+            :func:`accounted` when the run has a time budget.
+        work: A model or tool call.
+
+    Returns:
+        What ``work`` returns.
+
+    Raises:
+        TimeoutError: The deadline passed first.
+    """
+    deadline = task.get("deadline")
+    if deadline is None:
+        return await work
+    return await asyncio.wait_for(work, timeout=max(0.01, deadline - time.monotonic()))
 
 
 def emit(event: str, **data: Any) -> None:
@@ -253,9 +317,7 @@ class Workers:
             seed=seed,
             max_calls=max_calls or task["calls"],
         )
-        if task.get("seconds_left") is not None:
-            return await asyncio.wait_for(coro, timeout=max(0.01, task["seconds_left"]))
-        return await coro
+        return await within_deadline(task, coro)
 
     def _failure(self, task: dict, role: str, exc: BaseException) -> tuple[dict, dict, list]:
         """Turn a worker failure into a node update, a usage increment and budget hits."""
@@ -296,13 +358,7 @@ class Workers:
         replies, errors = await self._sample(
             task, messages, range(samples), per_sample, DECOMPOSE_SCHEMA
         )
-        spent = [*replies, *errors]
-        usage = usage_delta(
-            "decompose",
-            sum(getattr(r, "calls", 0) for r in spent),
-            sum(getattr(r, "prompt_tokens", 0) for r in spent),
-            sum(getattr(r, "completion_tokens", 0) for r in spent),
-        )
+        usage = spent_usage("decompose", [*replies, *errors])
         if not replies:
             update, _, hits = self._failure(task, "decompose", errors[0])
             if update["status"] == "failed":
@@ -446,14 +502,7 @@ class Workers:
         result = await self._sample(
             task, retry, range(sample, sample + 1), calls_left, DECOMPOSE_SCHEMA
         )
-        spent = [*result[0], *result[1]]
-        cost = {
-            "llm_calls": sum(
-                getattr(r, "calls", 0 if isinstance(r, TimeoutError) else 1) for r in spent
-            ),
-            "prompt_tokens": sum(getattr(r, "prompt_tokens", 0) for r in spent),
-            "completion_tokens": sum(getattr(r, "completion_tokens", 0) for r in spent),
-        }
+        cost = spent_usage("decompose", [*result[0], *result[1]])["by_role"]["decompose"]
         for counts in (usage, usage["by_role"]["decompose"]):
             for key, value in cost.items():
                 counts[key] += value
@@ -522,20 +571,17 @@ class Workers:
                 )
                 replies += more
                 errors += more_errors
-        spent = [*replies, *errors]
-        usage = usage_delta(
-            role,
-            sum(getattr(r, "calls", 0) for r in spent),
-            sum(getattr(r, "prompt_tokens", 0) for r in spent),
-            sum(getattr(r, "completion_tokens", 0) for r in spent),
-        )
+        usage = spent_usage(role, [*replies, *errors])
         if not replies:
-            raise errors[0]
+            raise charged(errors[0], usage)
         kept = [r for r in replies if not restates(str(r.data.get("answer", "")), ctx["question"])]
         if not kept:
-            raise MalformedOutputError(
-                "every answer restated the question instead of answering it",
-                text=str(replies[0].data.get("answer", "")),
+            raise charged(
+                MalformedOutputError(
+                    "every answer restated the question instead of answering it",
+                    text=str(replies[0].data.get("answer", "")),
+                ),
+                usage,
             )
         replies = kept
         answers = [str(r.data.get("answer", "")).strip() for r in replies]
@@ -602,13 +648,12 @@ class Workers:
             results = await asyncio.gather(
                 *(self._judge(task, ctx, a) for a in answers), return_exceptions=True
             )
+            for result in results:  # a model's failure loses a score; anything else is raised
+                if not isinstance(result, LLMReply | MalformedOutputError | EndpointResponseError):
+                    if not isinstance(result, TimeoutError):
+                        raise result
             done = [r for r in results if isinstance(r, LLMReply)]
-            judge_usage = usage_delta(
-                "score",
-                sum(getattr(r, "calls", 0) for r in results),
-                sum(getattr(r, "prompt_tokens", 0) for r in results),
-                sum(getattr(r, "completion_tokens", 0) for r in results),
-            )
+            judge_usage = spent_usage("score", results)
             for i, result in enumerate(results):
                 if isinstance(result, LLMReply):
                     scores[i] = _clamp(result.data.get("score"))
@@ -714,9 +759,7 @@ class Workers:
         ctx, node_id = task["context"], task["node_id"]
         question = ctx["question"]
         query = prefetch_query(question, ctx.get("known") or [])
-        observations: list[Observation] = [
-            await toolbox.call(tool.name, query) for tool in toolbox.prefetch
-        ]
+        observations: list[Observation] = []
         spent = {"calls": 0, "prompt": 0, "completion": 0}
         calls_left, steps_left = task["calls"], task.get("tool_steps", 0)
         schema = action_schema(toolbox.names)
@@ -730,6 +773,8 @@ class Workers:
             spent["completion"] += reply.completion_tokens
 
         try:
+            for tool in toolbox.prefetch:
+                observations.append(await within_deadline(task, toolbox.call(tool.name, query)))
             while answer is None and steps_left > 0 and calls_left > 1:
                 observed = render_observations(observations, self.prompts.observation)
                 messages: list[Message] = [
@@ -755,7 +800,7 @@ class Workers:
                     break
                 if any(o.tool == action and o.input == value for o in observations):
                     break  # the same call again: answer from what is known
-                observations.append(await toolbox.call(action, value))
+                observations.append(await within_deadline(task, toolbox.call(action, value)))
                 made.append({"tool": action, "input": value, "error": observations[-1].error})
                 emit("tool", node_id=node_id, tool=action, input=value)
                 steps_left -= 1

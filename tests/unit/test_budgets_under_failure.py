@@ -1,0 +1,125 @@
+"""Budgets hold when the model misbehaves: failed calls are charged, time is one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from fakes import ScriptedChatModel, answer, scripted, subproblems
+from langchain_core.tools import tool
+
+from langgraph_gram import Budget, create_gram_graph
+from langgraph_gram.errors import EndpointResponseError
+
+CHAIN = [
+    ("Who founded Alpha Corp?", []),
+    ("Which city is home to #1?", [0]),
+    ("Which river crosses the city in #2?", [1]),
+    ("Which sea does the river of #3 reach?", [2]),
+    ("Which ocean holds the sea of #4?", [3]),
+    ("Which planet holds #5?", [4]),
+]
+ROOT = "Who founded Alpha Corp, and which planet holds the ocean that its city's river reaches?"
+
+
+def chain_model(leaf):
+    """The root splits into a six-hop chain; every leaf answers with ``leaf(question)``."""
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(*CHAIN) if question == ROOT else json.dumps({"subproblems": []})
+        if kind == "solve":
+            return leaf(question)
+        return answer("Earth")
+
+    return scripted(script)
+
+
+def overloaded():
+    count = {"n": 0}
+
+    def leaf(question):
+        count["n"] += 1
+        if count["n"] % 2:  # every other request: the server's 503 outlasted its retries
+            raise EndpointResponseError("HTTP 503", url="http://127.0.0.1:9/v1", status_code=503)
+        return answer("Earth")
+
+    return leaf
+
+
+LEAVES = {
+    "restating": lambda question: answer(question),  # each answer rejected, never accepted
+    "unreadable": lambda question: "no JSON here at all",  # each call repaired, then failed
+    "overloaded": None,
+}
+
+
+@pytest.mark.parametrize("behaviour", sorted(LEAVES))
+@pytest.mark.parametrize(("calls", "width"), [(8, 3), (12, 3), (10, 5)])
+async def test_every_request_made_counts_against_the_call_budget(behaviour, calls, width):
+    model = chain_model(LEAVES[behaviour] or overloaded())
+    graph = create_gram_graph(
+        model, budget=Budget(max_llm_calls=calls, max_depth=1, max_children=6), width=width
+    )
+    result = await graph.ainvoke({"question": ROOT})
+    assert result["answer"]  # still answers, however partially
+    assert result["usage"]["llm_calls"] == len(model.calls)  # nothing made goes uncounted
+    assert len(model.calls) <= calls
+    assert result["stopped_by"] == "max_llm_calls"
+
+
+class SlowModel(ScriptedChatModel):
+    delay: float = 0.4
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+        await asyncio.sleep(self.delay)
+        return self._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+
+
+async def test_a_leaf_with_slow_tools_stops_at_the_time_budget():
+    steps = iter(range(100))
+
+    def script(kind, question, messages):
+        if str(messages[-1].content).startswith("Task: ACT"):
+            query = f"query {next(steps)}"  # a new search every step: never a repeat
+            return json.dumps({"reasoning": "r", "action": "lookup", "input": query})
+        return answer("42") if kind != "decompose" else json.dumps({"subproblems": []})
+
+    @tool
+    async def lookup(query: str) -> str:
+        """Look something up (slowly)."""
+        await asyncio.sleep(0.4)
+        return "nothing"
+
+    model = SlowModel(script=script)
+    budget = Budget(max_seconds=0.9, max_depth=0, max_tool_calls=4)
+    graph = create_gram_graph(model, tools=[lookup], budget=budget)
+    started = time.monotonic()
+    result = await graph.ainvoke({"question": "What is the answer?"})
+    # Prefetch (0.4 s) and one act step (0.4 s) fit; the rest of the loop does not. Before
+    # one deadline covered the whole leaf, each call got the full 0.9 s again (~3.6 s here).
+    assert result["stopped_by"] == "max_seconds"
+    assert len(model.calls) <= 2
+    assert time.monotonic() - started < 2.5
+
+
+async def test_sampling_rounds_share_one_deadline():
+    count = {"n": 0}
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return json.dumps({"subproblems": []})
+        if str(messages[-1].content).startswith("Task: JUDGE"):
+            return json.dumps({"reason": "ok", "score": 0.9})
+        count["n"] += 1
+        return answer(f"answer {count['n']}")  # samples disagree: a second round is asked
+
+    model = SlowModel(script=script)
+    graph = create_gram_graph(
+        model, budget=Budget(max_seconds=0.6, max_depth=0), width=4, scorer="llm"
+    )
+    result = await graph.ainvoke({"question": "What is the answer?"})
+    assert result["stopped_by"] == "max_seconds"
+    assert len(model.calls) == 2  # the first two samples; the second round and judges: cut
