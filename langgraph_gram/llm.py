@@ -157,6 +157,12 @@ REPAIR_PROMPT = (
 )
 """The user message of the one repair retry."""
 
+CUT_PROMPT = (
+    "Your previous reply was cut off at the length limit. Reply again with only the JSON "
+    "object with the keys {keys}, keeping every value short."
+)
+"""The user message of the retry after a reply cut off by the completion cap."""
+
 
 async def generate_with_repair(
     complete: Callable[[list[Message]], Awaitable[RawCompletion]],
@@ -166,6 +172,10 @@ async def generate_with_repair(
     max_calls: int,
 ) -> LLMReply:
     """Call a backend, parse tolerantly, and retry once with a repair prompt when needed.
+
+    A reply that is not the expected JSON object is repaired when it can be; one cut off by
+    the completion cap (``finish_reason == "length"``) before its JSON was complete is retried
+    instead, since its repaired values would be cut too.
 
     Args:
         complete: Sends messages to the backend and returns its raw completion.
@@ -190,7 +200,10 @@ async def generate_with_repair(
         completion_tokens += raw.completion_tokens
         last_text = raw.text
         data = parse_json_object(raw.text)
-        if data is not None and _acceptable(data, schema):
+        # A reply cut off by the completion cap is not an answer, however well it repairs:
+        # '{"answer": "Washington, D' would become "Washington, D".
+        cut = raw.finish_reason == "length" and _needed_repair(raw.text)
+        if data is not None and not cut and _acceptable(data, schema):
             return LLMReply(
                 data=data,
                 text=raw.text,
@@ -202,7 +215,7 @@ async def generate_with_repair(
         history = [
             *messages,
             {"role": "assistant", "content": raw.text[:2000]},
-            {"role": "user", "content": REPAIR_PROMPT.format(keys=keys)},
+            {"role": "user", "content": (CUT_PROMPT if cut else REPAIR_PROMPT).format(keys=keys)},
         ]
     raise MalformedOutputError(
         f"model output was not valid JSON after {calls} call(s): {last_text[:200]!r}",
@@ -291,16 +304,67 @@ class ChatModelAdapter:
             model = self.model.model_copy(update={"temperature": temperature})
 
         async def complete(history: list[Message]) -> RawCompletion:
-            reply = await model.ainvoke(to_langchain_messages(history))
+            try:
+                reply = await model.ainvoke(to_langchain_messages(history))
+            except Exception as exc:
+                typed = provider_error(self.model, exc)
+                if typed is None:
+                    raise
+                raise typed from exc
             text = reply.content if isinstance(reply.content, str) else str(reply.content)
             usage = getattr(reply, "usage_metadata", None) or {}
             prompt = usage.get("input_tokens") or sum(
                 estimate_tokens(m["content"]) for m in history
             )
             completion = usage.get("output_tokens") or estimate_tokens(text)
-            return RawCompletion(text=text, prompt_tokens=prompt, completion_tokens=completion)
+            metadata = getattr(reply, "response_metadata", None) or {}
+            return RawCompletion(
+                text=text,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                finish_reason=metadata.get("finish_reason") or metadata.get("done_reason"),
+            )
 
         return await generate_with_repair(complete, messages, schema=schema, max_calls=max_calls)
+
+
+def provider_error(model: Any, exc: BaseException) -> Exception | None:
+    """Translate a chat model provider's transport error into a typed endpoint error.
+
+    LangChain chat models raise their SDK's own exceptions (``openai``, ``httpx``, Ollama's
+    ``ResponseError``...); the engine, like :class:`~langgraph_gram.endpoint.OpenAIEndpoint`,
+    reports an unreachable server and an error status as
+    :class:`~langgraph_gram.errors.EndpointUnreachableError` and
+    :class:`~langgraph_gram.errors.EndpointResponseError`, naming the model's base URL.
+
+    Args:
+        model: The chat model (its ``openai_api_base`` or ``base_url`` names the server).
+        exc: What its call raised.
+
+    Returns:
+        The typed error, or ``None`` when ``exc`` is not a transport error (a bug, or already
+        one of the library's errors), to be raised as it is.
+    """
+    import httpx
+    import openai
+
+    from langgraph_gram.errors import EndpointResponseError, EndpointUnreachableError, GramError
+
+    if isinstance(exc, GramError):
+        return None
+    url = str(
+        getattr(model, "openai_api_base", None)
+        or getattr(model, "base_url", None)
+        or type(model).__name__
+    )
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError):
+        return EndpointUnreachableError(f"cannot reach {url}: {type(exc).__name__}: {exc}", url=url)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return EndpointResponseError(
+            f"{url} answered HTTP {status}: {exc}", url=url, status_code=status
+        )
+    return None
 
 
 def as_structured_llm(model: Any) -> StructuredLLM:

@@ -80,7 +80,7 @@ def normalize_subproblems(
         for dep in deps:
             try:
                 j = int(dep)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # "1e400", Infinity
                 continue
             if 0 <= j < i:
                 valid.add(j)
