@@ -19,6 +19,7 @@ from langgraph_gram.context import Settings
 from langgraph_gram.plan_coverage import single_hop
 from langgraph_gram.prompts import Prompts
 from langgraph_gram.state import ROOT_ID, TERMINAL
+from langgraph_gram.subproblems import names_nothing
 from langgraph_gram.text import normalize_text
 
 HIT_PRIORITY = (
@@ -183,14 +184,42 @@ def _stats(node: dict[str, Any]) -> dict[str, Any]:
 def memo_key(ctx: dict[str, Any]) -> str:
     """Identify a sub-problem for memoization: its resolved question and dependency answers.
 
+    The answers its ancestors depended on count only for a question that names nothing of
+    its own ("When was the founder born?"): "Who founded Apple?" is the same problem whatever
+    its parent knew.
+
     Args:
         ctx: The node's context (see :func:`node_context`).
 
     Returns:
-        A key equal for sub-problems that must have the same answer.
+        A key equal for sub-problems of one run that must have the same answer.
     """
-    deps = sorted(normalize_text(k["answer"]) for k in ctx.get("known", []))
+    vague = names_nothing(ctx["question"])
+    deps = sorted(
+        normalize_text(k["answer"]) for k in ctx.get("known", []) if vague or not k.get("inherited")
+    )
     return normalize_text(ctx["question"]) + "||" + "|".join(deps)
+
+
+def store_key(ctx: dict[str, Any]) -> str:
+    """Identify a sub-problem across runs (``cache_answers``): :func:`memo_key`, plus context.
+
+    A question that names nothing of its own ("In which year was the company founded?") means
+    what its root and path make it mean, so under another root question it is another
+    problem; one that names its subject ("In which year was Qarvex Labs founded?") is the same
+    problem in any run.
+
+    Args:
+        ctx: The node's context (see :func:`node_context`).
+
+    Returns:
+        The key of the node's answer in the store.
+    """
+    key = memo_key(ctx)
+    if names_nothing(ctx["question"]):
+        where = [ctx.get("root") or "", *ctx.get("path", [])]
+        key += "||" + "|".join(normalize_text(q) for q in where)
+    return key
 
 
 def _repeats_an_ancestor(view: _View, node: dict[str, Any], question: str) -> bool:
@@ -215,26 +244,33 @@ def node_context(view: _View, node: dict[str, Any], prompts: Prompts) -> dict[st
 
     Returns:
         ``root``, ``path`` (ancestor questions below the root, top-down), ``known`` (question and
-        answer of each dependency) and ``question`` (references resolved).
+        answer of each dependency, the ancestors' first and marked ``inherited``: a part of
+        "When was the founder born?" still knows who the founder is) and ``question``
+        (references resolved).
     """
     root = view.get(ROOT_ID)
     path: list[str] = []
+    inherited: list[str] = []  # what the ancestors depend on, nearest ancestor last
     parent_id = node.get("parent")
     while parent_id is not None and parent_id != ROOT_ID:
         parent = view.get(parent_id)
         path.append(parent.get("resolved_question") or parent["question"])
+        inherited[:0] = parent.get("depends_on", [])
         parent_id = parent.get("parent")
     path.reverse()
     known = []
     answers: dict[int, str] = {}
-    for dep_id in node.get("depends_on", []):
+    own = node.get("depends_on", [])
+    for dep_id in dict.fromkeys([*inherited, *own]):
         dep = view.get(dep_id)
-        answers[dep["index"]] = dep.get("answer", "")
+        if dep_id in own:
+            answers[dep["index"]] = dep.get("answer", "")
         known.append(
             {
                 "question": dep.get("resolved_question") or dep["question"],
                 "answer": dep.get("answer") or prompts.no_answer,
             }
+            | ({} if dep_id in own else {"inherited": True})
         )
     question = resolve_refs(node["question"], answers, prompts.no_answer)
     return {
@@ -413,6 +449,7 @@ def plan_round(
             node_calls=node.get("llm_calls", 0),
             node_stats=_stats(node),
             memo_key=key,
+            store_key=store_key(ctx),
         )
         wants_split = node["depth"] < budget.max_depth and not node.get("atomic")
         if wants_split and _repeats_an_ancestor(view, node, ctx["question"]):

@@ -696,7 +696,7 @@ class Workers:
         """
         store = getattr(runtime, "store", None) if self.cache_namespace else None
         namespace = self.cache_namespace or MEMO_NAMESPACE
-        key = task.get("memo_key")
+        key = task.get("store_key") or task.get("memo_key")
         if store is not None and key:
             item = await store.aget(namespace, key)
             if item is not None and item.value.get("answer"):
