@@ -32,9 +32,10 @@ from rich.panel import Panel
 from rich.text import Text
 
 from langgraph_gram.context import Budget, GramContext
-from langgraph_gram.errors import GramError
+from langgraph_gram.errors import GramError, InputError
 from langgraph_gram.graph import create_gram_graph
 from langgraph_gram.state import GramInput
+from langgraph_gram.text import normalize_text
 from langgraph_gram.view import render_tree, usage_line
 
 
@@ -225,6 +226,13 @@ async def _ask(args: argparse.Namespace) -> int:
             if snapshot.next:
                 # An unfinished run on this thread (crashed or killed): resume it. Finished
                 # sub-problems are kept; only the interrupted round runs again.
+                asked = (snapshot.values.get("tree") or {}).get("0", {}).get("question")
+                if asked and normalize_text(asked) != normalize_text(args.question):
+                    raise InputError(
+                        f"thread {args.thread} holds an unfinished run of another question "
+                        f"({asked!r}): ask that question again to resume it, or use a new "
+                        "--thread"
+                    )
                 run_input = None
                 console.print(Text(f"resuming thread {args.thread}", style="dim"))
         started = time.monotonic()

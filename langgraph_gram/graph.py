@@ -350,7 +350,8 @@ def create_gram_graph(
 
     Example:
         ```python
-        from langgraph_gram import Budget, OpenAIEndpoint, create_gram_graph
+        from langgraph_gram import Budget, create_gram_graph
+        from langgraph_gram.endpoint import OpenAIEndpoint
 
         model = OpenAIEndpoint("http://127.0.0.1:8000/v1", "qwen2.5-coder-1.5b")
         graph = create_gram_graph(model, budget=Budget(max_depth=2))

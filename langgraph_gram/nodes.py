@@ -661,8 +661,15 @@ class Workers:
             if not done:
                 scores = [None] * len(answers)
         elif self.scorer is not None:
+            scorer = self.scorer
             for i, answer in enumerate(answers):
-                value = self.scorer(ctx["question"], answer)
+                value: Any
+                if inspect.iscoroutinefunction(scorer) or inspect.iscoroutinefunction(
+                    getattr(scorer, "__call__", None)  # noqa: B004 - an async callable object
+                ):
+                    value = scorer(ctx["question"], answer)
+                else:  # a plain function may block (a verifier running tests): off the loop
+                    value = await asyncio.to_thread(scorer, ctx["question"], answer)
                 if inspect.isawaitable(value):
                     value = await value
                 scores[i] = _clamp(value)

@@ -72,6 +72,13 @@ def test_sigkill_midway_then_resume(fault_server_factory, db):
     assert "plan:Root?" in first and 2 <= len(answered_before) < 4
     server.reset_log()
 
+    # Another question on that thread is refused: it would silently resume the unfinished run.
+    other = [arg if arg != "Root?" else "How hot is boiling water?" for arg in gram(server, db)]
+    refused = subprocess.run(other, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert "holds an unfinished run of another question ('Root?')" in refused.stderr
+    assert not server.records
+
     resumed = subprocess.run(gram(server, db), capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming thread t-kill" in resumed.stderr

@@ -123,3 +123,30 @@ async def test_sampling_rounds_share_one_deadline():
     result = await graph.ainvoke({"question": "What is the answer?"})
     assert result["stopped_by"] == "max_seconds"
     assert len(model.calls) == 2  # the first two samples; the second round and judges: cut
+
+
+async def test_a_plain_scorer_runs_off_the_event_loop_and_an_async_one_on_it():
+    import threading
+
+    def script(kind, question, messages):
+        return json.dumps({"subproblems": []}) if kind == "decompose" else answer("42")
+
+    threads: list[str] = []
+
+    def blocking(question, proposed):  # e.g. a verifier that runs tests
+        threads.append(threading.current_thread().name)
+        return 1.0
+
+    async def awaiting(question, proposed):
+        threads.append(threading.current_thread().name)
+        return 1.0
+
+    loop = threading.current_thread().name
+    for scorer in (blocking, awaiting):
+        threads.clear()
+        graph = create_gram_graph(scripted(script), width=2, scorer=scorer)
+        result = await graph.ainvoke(
+            {"question": "What is the answer?"}, context={"halt_agreement": 0}
+        )
+        assert result["answer"] == "42" and threads
+        assert all((name == loop) is (scorer is awaiting) for name in threads)
