@@ -52,14 +52,19 @@ STEPS_PER_ROUND = 2
 """LangGraph supersteps one controller round takes (controller, then its workers)."""
 
 
+MIN_RECURSION_LIMIT = 4
+"""The smallest ``recursion_limit`` a run can answer within (one controller round, then
+finalize); a smaller one is refused with a :class:`~langgraph_gram.errors.ConfigurationError`."""
+
+
 def default_recursion_limit(budget: Budget) -> int:
     """Derive LangGraph's ``recursion_limit`` from a budget.
 
     Every round dispatches at least one task and every task spends at least one LLM call, so a
     run takes at most ``max_llm_calls`` rounds of LLM work plus the rounds that only close nodes
     (at most one per node). The controller also watches the limit itself, so a smaller limit
-    passed by a caller ends the run with ``stopped_by="recursion_limit"``, never with
-    ``GraphRecursionError``.
+    passed by a caller (at least :data:`MIN_RECURSION_LIMIT`) ends the run with
+    ``stopped_by="recursion_limit"``, never with ``GraphRecursionError``.
 
     Args:
         budget: The graph's budget.
@@ -202,6 +207,12 @@ def build_gram_graph(
         step = (config.get("metadata") or {}).get("langgraph_step")
         limit = config.get("recursion_limit")
         rounds_left = None
+        if isinstance(limit, int) and limit < MIN_RECURSION_LIMIT:
+            raise ConfigurationError(
+                f"recursion_limit={limit} leaves no room to answer: a GRAM run needs at least "
+                f"{MIN_RECURSION_LIMIT} supersteps (it derives its own limit from the budget; "
+                "use the budget to make runs shorter)"
+            )
         if isinstance(step, int) and isinstance(limit, int):
             # Leave room for this round's workers, the next controller pass and finalize.
             rounds_left = (limit - step - 3) // STEPS_PER_ROUND
@@ -213,7 +224,11 @@ def build_gram_graph(
                 emit("review", reviews=reviews)
                 decision = interrupt({"type": "review_decompositions", "reviews": reviews})
                 reviewed = apply_review(
-                    tree, reviews, decision, max_children=settings.budget.max_children
+                    tree,
+                    reviews,
+                    decision,
+                    max_children=settings.budget.max_children,
+                    max_nodes=settings.budget.max_nodes,
                 )
                 tree = merge_tree(tree, reviewed)
         plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)

@@ -60,6 +60,7 @@ def apply_review(
     decision: Any,
     *,
     max_children: int,
+    max_nodes: int | None = None,
 ) -> dict[str, dict[str, Any] | None]:
     """Turn a reviewer's decision into tree updates.
 
@@ -68,12 +69,16 @@ def apply_review(
         reviews: What was shown (from :func:`pending_reviews`).
         decision: The resume value (see the module docstring).
         max_children: The budget's cap on sub-problems per node.
+        max_nodes: The budget's cap on the tree's size: an edit that would pass it keeps only
+            the sub-problems that fit (none, when fewer than two fit: the node is then answered
+            directly).
 
     Returns:
         Updates for the tree reducer (``None`` removes a replaced child).
     """
     decisions = decision if isinstance(decision, dict) else {}
     updates: dict[str, dict[str, Any] | None] = {}
+    size = len(tree)
     for review in reviews:
         node_id = review["node_id"]
         node = tree[node_id]
@@ -83,9 +88,12 @@ def apply_review(
             continue
         for child in node.get("children", []):
             updates[child] = None
+        size -= len(node.get("children", []))
+        room = max_children if max_nodes is None else min(max_children, max_nodes - size)
         items, _ = normalize_subproblems(
-            {"subproblems": choice}, parent_question=review["question"], limit=max_children
+            {"subproblems": choice}, parent_question=review["question"], limit=max(0, room)
         )
+        size += len(items)
         if not items:
             updates[node_id] = {
                 "reviewed": True,

@@ -373,11 +373,19 @@ async def test_wall_time_budget_cuts_slow_calls():
     assert result["answer"]
 
 
-async def test_small_recursion_limit_never_raises():
+@pytest.mark.parametrize("limit", [4, 5, 9])
+async def test_small_recursion_limit_never_raises(limit):
     graph = create_gram_graph(scripted(always_decompose(4)))
-    result = await graph.ainvoke({"question": "Q?"}, config={"recursion_limit": 9})
+    result = await graph.ainvoke({"question": "Q?"}, config={"recursion_limit": limit})
     assert result["stopped_by"] == "recursion_limit"
     assert result["answer"]
+
+
+@pytest.mark.parametrize("limit", [2, 3])
+async def test_a_recursion_limit_too_small_to_answer_is_a_configuration_error(limit):
+    graph = create_gram_graph(scripted(always_decompose(4)))
+    with pytest.raises(ConfigurationError, match="at least 4 supersteps"):
+        await graph.ainvoke({"question": "Q?"}, config={"recursion_limit": limit})
 
 
 async def test_width_samples_and_votes():

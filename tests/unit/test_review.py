@@ -69,3 +69,20 @@ async def test_review_can_make_a_node_atomic():
     result = await graph.ainvoke(Command(resume={"0": []}), config)
     assert set(result["tree"]) == {"0"}
     assert result["answer"] == "ans Root"
+
+
+async def test_an_edit_keeps_the_tree_within_max_nodes():
+    model = scripted(script)
+    graph = create_gram_graph(
+        model,
+        checkpointer=InMemorySaver(),
+        review_decompositions=True,
+        budget=Budget(max_depth=1, max_nodes=3),
+    )
+    config = {"configurable": {"thread_id": "r4"}}
+    await graph.ainvoke({"question": "Root?"}, config)
+    edited = ["One?", "Two?", "Three?", "Four?"]
+    result = await graph.ainvoke(Command(resume={"0": edited}), config)
+    tree = result["tree"]
+    assert len(tree) <= 3
+    assert [tree[c]["question"] for c in tree["0"]["children"]] == ["One?", "Two?"]
