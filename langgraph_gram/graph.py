@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -75,15 +77,54 @@ def default_recursion_limit(budget: Budget) -> int:
     return STEPS_PER_ROUND * (budget.max_llm_calls + budget.max_nodes) + 10
 
 
+_SYNC_LOOP: asyncio.AbstractEventLoop | None = None
+_SYNC_LOOP_LOCK = threading.Lock()
+
+
+def _sync_loop() -> asyncio.AbstractEventLoop:
+    """Return the one event loop (on a daemon thread) that runs nodes for ``graph.invoke``.
+
+    One loop for every synchronous node, rather than a fresh ``asyncio.run`` per node, so the
+    limits an endpoint keeps per loop (``max_concurrency``, the structured-mode probe) hold
+    across the nodes LangGraph runs in parallel threads.
+    """
+    global _SYNC_LOOP
+    with _SYNC_LOOP_LOCK:
+        if _SYNC_LOOP is None or _SYNC_LOOP.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="gram-sync-loop", daemon=True).start()
+            _SYNC_LOOP = loop
+        return _SYNC_LOOP
+
+
 def _run_sync(coro: Awaitable[Any]) -> Any:
     """Run a coroutine to completion from synchronous code (``graph.invoke``)."""
+    loop = _sync_loop()
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    # Called from a thread that runs a loop already: finish the work on a fresh thread.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+        running = None
+    if running is loop:  # cannot block the loop on its own work: finish on a fresh loop
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+    # Run it in the caller's context: LangGraph's config, runtime and stream writer live in
+    # context variables of the thread that called the node.
+    context = contextvars.copy_context()
+    done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def finish(task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            done.cancel()
+        elif (error := task.exception()) is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(task.result())
+
+    def start() -> None:
+        loop.create_task(coro, context=context).add_done_callback(finish)  # type: ignore[arg-type]
+
+    loop.call_soon_threadsafe(start)
+    return done.result()
 
 
 def _dual(afunc: Callable[..., Awaitable[Any]], name: str) -> RunnableCallable:
