@@ -26,7 +26,7 @@ from langgraph_gram.errors import (
     EndpointUnreachableError,
     MalformedOutputError,
 )
-from langgraph_gram.llm import REPAIR_PROMPT, StructuredLLM
+from langgraph_gram.llm import CUT_PROMPT, REPAIR_PROMPT, StructuredLLM
 from langgraph_gram.prompts import ANSWER_SCHEMA, DECOMPOSE_SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -262,16 +262,18 @@ async def test_malformed_then_repair_retry(fault_server: FaultServer) -> None:
     assert retry[-1]["content"] == REPAIR_PROMPT.format(keys='"reasoning", "answer"')
 
 
-async def test_truncated_json_is_repaired_without_retry(fault_server: FaultServer) -> None:
+async def test_json_cut_at_the_length_limit_is_asked_again(fault_server: FaultServer) -> None:
+    # Repaired, the cut reply would parse ('{"answer": "Paris is the ca' -> "Paris is the ca"),
+    # but its value is cut too: the reply is asked for again instead.
     full = json.dumps({"reasoning": "r", "answer": "Paris is the capital of France"})
     fault_server.configure(schedule=["truncated"], responder=constant(full))
     llm = endpoint(fault_server)
     reply = await llm.generate_json(ask("q"), schema=ANSWER_SCHEMA)
-    assert reply.calls == 1
-    assert reply.repaired is True
-    assert reply.data["reasoning"] == "r"
-    assert full.startswith('{"reasoning": "r", "answer": "' + reply.data["answer"])
-    assert llm.total_requests == 1
+    assert reply.calls == 2
+    assert reply.data["answer"] == "Paris is the capital of France"
+    assert llm.total_requests == 2
+    retry = fault_server.records[1].body["messages"]
+    assert retry[-1]["content"] == CUT_PROMPT.format(keys='"reasoning", "answer"')
 
 
 @pytest.mark.parametrize("fault", ["malformed", "empty", "null"])
