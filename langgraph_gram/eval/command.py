@@ -218,12 +218,12 @@ async def run_eval_command(args: argparse.Namespace) -> int:
         rows = load_rows(items_path) if items_path.exists() else []
         if not rows:
             raise ConfigurationError(f"no results in {items_path}")
-        models = sorted({str((r.get("config") or {}).get("model", "?")) for r in rows})
+        models = sorted({str(m) for r in rows if (m := (r.get("config") or {}).get("model"))})
         paths = write_reports(
             args.out,
             rows,
             title=args.title or args.out.name,
-            notes=[f"Model: {', '.join(models)}", f"Rows: {items_path}"],
+            notes=[f"Model: {', '.join(models) or 'not recorded'}", f"Rows: {items_path}"],
         )
         console.print("wrote " + ", ".join(str(p) for p in paths.values()))
         return 0
