@@ -32,7 +32,34 @@ HIT_PRIORITY = (
 )
 """Budget names, hardest first: ``stopped_by`` reports the first of these that was hit."""
 
+ROUND_SLACK_SECONDS = 1.0
+"""Seconds a round may take beyond its workers' own (LangGraph's step, checkpoint writes)."""
+
 _REF = re.compile(r"#(\d+)")
+
+
+def advance_clock(clock: dict[str, float], *, now: float, work_seconds: float) -> dict[str, float]:
+    """Count the working time since the controller last looked, leaving out stopped time.
+
+    Between two controller passes a run either worked (its workers ran, then LangGraph took
+    its step) or stood still: the process crashed and was resumed later, or a human took
+    their time over a review. Wall time alone would charge a resumed run its downtime
+    against ``max_seconds``; the workers' own seconds alone would miss the time they waited
+    on ``max_concurrency``. The pass counts the wall time, but never more than the workers
+    reported since the last pass plus :data:`ROUND_SLACK_SECONDS`.
+
+    Args:
+        clock: ``{"active", "mark", "work"}`` from the last pass (see ``GramState.clock``).
+        now: The current wall time (epoch seconds).
+        work_seconds: The run's ``usage["work_seconds"]`` now.
+
+    Returns:
+        The clock to store: ``active`` advanced, ``mark`` set to ``now``.
+    """
+    gap = max(0.0, now - clock.get("mark", now))
+    worked = max(0.0, work_seconds - clock.get("work", 0.0))
+    active = clock.get("active", 0.0) + min(gap, worked + ROUND_SLACK_SECONDS)
+    return {"active": active, "mark": now, "work": work_seconds}
 
 
 @dataclass

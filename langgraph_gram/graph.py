@@ -25,7 +25,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send, interrupt
 
 from langgraph_gram.context import Budget, GramContext, Settings
-from langgraph_gram.controller import fallback_answer, plan_round, stopped_by
+from langgraph_gram.controller import advance_clock, fallback_answer, plan_round, stopped_by
 from langgraph_gram.errors import ConfigurationError, InputError
 from langgraph_gram.llm import as_structured_llm
 from langgraph_gram.nodes import (
@@ -237,6 +237,7 @@ def build_gram_graph(
             "answer": "",
             "citations": [],
             "started_at": time.time(),
+            "clock": {"active": 0.0, "mark": time.time(), "work": 0.0},
         }
 
     async def controller(
@@ -244,7 +245,12 @@ def build_gram_graph(
     ) -> Command:
         settings = settings_for(runtime)
         usage = state.get("usage") or {}
-        elapsed = time.time() - state.get("started_at", time.time())
+        now, work = time.time(), usage.get("work_seconds", 0.0)
+        last = state.get("clock")
+        if last is None:  # a checkpoint from before runs kept a clock: wall time, as then
+            last = {"active": max(0.0, now - state.get("started_at", now)), "mark": now}
+        clock = advance_clock({"work": work, **last}, now=now, work_seconds=work)
+        elapsed = clock["active"]
         step = (config.get("metadata") or {}).get("langgraph_step")
         limit = config.get("recursion_limit")
         rounds_left = None
@@ -305,6 +311,7 @@ def build_gram_graph(
             "budget_hits": plan.hits,
             "stopped_by": stopped_by(hits),
             "usage": {"rounds": 1},
+            "clock": clock,
         }
         tree_update = merge_tree(reviewed, plan.updates) if reviewed else plan.updates
         if tree_update:  # an unchanged tree is not written again (no new channel version)

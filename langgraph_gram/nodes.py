@@ -196,7 +196,8 @@ def accounted(
 
     The node accumulates ``seconds`` (wall time of its workers), ``prompt_tokens`` and
     ``completion_tokens`` over all its calls, and keeps ``started_at`` / ``finished_at``
-    (epoch seconds) of its first and last work; the trace viewer shows them.
+    (epoch seconds) of its first and last work; the trace viewer shows them. The run's usage
+    gains the worker's seconds as ``work_seconds`` (the controller's clock reads it).
 
     Args:
         worker: A worker coroutine taking the controller's task first.
@@ -211,11 +212,13 @@ def accounted(
         if task.get("seconds_left") is not None:  # one deadline for all of the worker's calls
             task = {**task, "deadline": started + max(0.01, task["seconds_left"])}
         result = await worker(task, *args, **kwargs)
+        spent = time.monotonic() - started
+        usage = {**(result.get("usage") or {}), "work_seconds": round(spent, 3)}
+        result = {**result, "usage": usage}
         update = (result.get("tree") or {}).get(task["node_id"])
         if update is not None:
-            usage = result.get("usage") or {}
             before = task.get("node_stats") or {}
-            update["seconds"] = round(before.get("seconds", 0.0) + time.monotonic() - started, 3)
+            update["seconds"] = round(before.get("seconds", 0.0) + spent, 3)
             update["prompt_tokens"] = before.get("prompt_tokens", 0) + usage.get("prompt_tokens", 0)
             update["completion_tokens"] = before.get("completion_tokens", 0) + usage.get(
                 "completion_tokens", 0

@@ -230,8 +230,9 @@ class GramOutput(TypedDict, total=False):
     Attributes:
         answer: The final answer (always set, even when a budget cut the tree).
         tree: The reasoning tree, node id -> :class:`TreeNode`.
-        usage: ``llm_calls``, ``prompt_tokens``, ``completion_tokens``, ``rounds`` and the same
-            counters per role under ``by_role``.
+        usage: ``llm_calls``, ``prompt_tokens``, ``completion_tokens``, ``rounds``,
+            ``work_seconds`` (the workers' seconds, summed over workers) and the same counters
+            per role under ``by_role``.
         stopped_by: ``None``, or the name of the budget that cut the tree (the hardest one when
             several did: ``max_seconds``, ``max_tokens``, ``max_llm_calls``, ``recursion_limit``,
             ``max_nodes``, ``max_children``).
@@ -264,6 +265,11 @@ class GramState(TypedDict, total=False):
         stopped_by: See :class:`GramOutput`.
         budget_hits: See :class:`GramOutput`.
         started_at: Wall-clock start of the run (seconds since the epoch).
+        clock: The run's working time, kept by the controller (see
+            :func:`~langgraph_gram.controller.advance_clock`): ``active`` seconds counted
+            against ``max_seconds``, ``mark`` (epoch seconds) when the controller last looked
+            and ``work`` the workers' seconds it had seen then. Time the run spent stopped (a
+            crash before its resume, a human's review) is not counted.
     """
 
     question: str
@@ -275,3 +281,4 @@ class GramState(TypedDict, total=False):
     stopped_by: str | None
     budget_hits: Annotated[list[str], merge_hits]
     started_at: float
+    clock: dict[str, float]
