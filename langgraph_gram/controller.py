@@ -38,6 +38,26 @@ ROUND_SLACK_SECONDS = 1.0
 _REF = re.compile(r"#(\d+)")
 
 
+def first_call_tokens(prompts: Prompts, task: dict[str, Any]) -> int:
+    """Guess a task's per-call tokens before any call was measured.
+
+    The controller predicts later calls from the run's measured average; the first round has
+    none, so its width samples are bounded by this guess: the prompt's fixed instructions and
+    the question, at about four characters a token (answers and tool descriptions not
+    counted, so it guesses low).
+
+    Args:
+        prompts: The run's prompts.
+        task: A ``decompose`` or ``solve`` task with its ``context``.
+
+    Returns:
+        The guessed prompt tokens of one call, at least 1.
+    """
+    user = prompts.decompose_user if task["kind"] == "decompose" else prompts.solve_user
+    text = prompts.system + user + task["context"]["question"]
+    return max(1, len(text) // 4)
+
+
 def advance_clock(clock: dict[str, float], *, now: float, work_seconds: float) -> dict[str, float]:
     """Count the working time since the controller last looked, leaving out stopped time.
 
@@ -530,8 +550,12 @@ def plan_round(
         # need, so width is what a tight budget cuts back.
         task["samples"], task["judge_calls"] = 1, 0
         task["halt_after"] = settings.halt_agreement
+        # Before any call was measured, the token budget bounds the samples by a guess.
+        fits = width
+        if budget.max_tokens is not None and not usage.get("llm_calls"):
+            fits = max(1, budget.max_tokens // first_call_tokens(prompts, task))
         if task["kind"] == "decompose" and width > 1 and slack > 0:
-            extra = min(width - 1, slack)  # sampled plans, chosen by agreement
+            extra = min(width - 1, slack, fits - 1)  # sampled plans, chosen by agreement
             task["samples"] = 1 + extra
             task["calls"] += extra
             slack -= extra
@@ -542,8 +566,8 @@ def plan_round(
         task["can_redecompose"] = node["depth"] < budget.max_depth and not node.get("redecomposed")
         per_extra = 2 if settings.judge else 1
         first = 1 if settings.judge else 0  # the first sample's judge call
-        if width > 1 and slack >= first + per_extra:
-            extra = min(width - 1, (slack - first) // per_extra)
+        if width > 1 and slack >= first + per_extra and fits > 1:
+            extra = min(width - 1, (slack - first) // per_extra, fits - 1)
             task["samples"] = 1 + extra
         elif settings.judge and slack >= 1:
             task["samples"] = 1

@@ -163,6 +163,23 @@ async def test_token_budget_stops_new_calls():
     assert result["answer"]
 
 
+@pytest.mark.parametrize("max_depth", [0, 2])
+async def test_first_round_width_samples_fit_a_small_token_budget(max_depth):
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(("Part A?", []), ("Part B?", [0]))
+        return answer(f"x{len(messages)}")
+
+    model = scripted(script)
+    budget = Budget(max_depth=max_depth, max_tokens=1000)
+    result = await create_gram_graph(model, width=3, budget=budget).ainvoke({"question": "Q?"})
+    # One call costs about 900 tokens here: width 3 would spend three before anything was
+    # measured; the first round's guess allows one.
+    assert len(model.calls) == 1
+    assert model.calls[0]["kind"] == ("solve" if max_depth == 0 else "decompose")
+    assert result["answer"]
+
+
 def test_bad_dependencies_are_dropped_never_followed():
     from langgraph_gram.subproblems import normalize_subproblems
 
