@@ -18,6 +18,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -184,7 +185,7 @@ def build_gram_graph(
         prompts: Prompt templates (defaults: :data:`~langgraph_gram.prompts.DEFAULT_PROMPTS`).
         review_decompositions: Pause after each round that decomposed a node so a person can
             approve or edit the sub-problems (see :mod:`langgraph_gram.review`); needs a
-            checkpointer.
+            checkpointer (a run without one raises ``ConfigurationError`` at its first review).
         cache_answers: Cache leaf answers across runs in the LangGraph store the graph runs
             with (namespaced by model, endpoint, tools and prompts).
 
@@ -268,6 +269,15 @@ def build_gram_graph(
         if review_decompositions:
             reviews = pending_reviews(tree)
             if reviews:
+                if not (config.get("configurable") or {}).get(CONFIG_KEY_CHECKPOINTER):
+                    # Checked here, not at build time: LangGraph Platform attaches its
+                    # checkpointer to the compiled graph later.
+                    raise ConfigurationError(
+                        "review_decompositions pauses the run for a person and resumes it from "
+                        "a checkpoint: compile the graph with a checkpointer (create_gram_graph("
+                        "..., checkpointer=InMemorySaver())) or run it where one is attached "
+                        "(LangGraph Platform, `langgraph dev`)"
+                    )
                 emit("review", reviews=reviews)
                 decision = interrupt({"type": "review_decompositions", "reviews": reviews})
                 reviewed = apply_review(

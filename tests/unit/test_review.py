@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fakes import answer, scripted, subproblems
+from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.types import Command
 
-from langgraph_gram import Budget, create_gram_graph
+from langgraph_gram import Budget, ConfigurationError, create_gram_graph
 
 
 def script(kind, question, messages):
@@ -86,3 +89,26 @@ async def test_an_edit_keeps_the_tree_within_max_nodes():
     tree = result["tree"]
     assert len(tree) <= 3
     assert [tree[c]["question"] for c in tree["0"]["children"]] == ["One?", "Two?"]
+
+
+async def test_review_without_a_checkpointer_is_a_configuration_error():
+    graph = create_gram_graph(
+        scripted(script), review_decompositions=True, budget=Budget(max_depth=1)
+    )
+    with pytest.raises(ConfigurationError, match="checkpointer"):
+        await graph.ainvoke({"question": "Root?"})
+
+
+async def test_review_inside_a_parent_graph_uses_the_parents_checkpointer():
+    gram = create_gram_graph(
+        scripted(script), review_decompositions=True, budget=Budget(max_depth=1)
+    )
+    parent = StateGraph(MessagesState)
+    parent.add_node("gram", gram)
+    parent.add_edge(START, "gram")
+    app = parent.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "p1"}}
+    paused = await app.ainvoke({"messages": [HumanMessage("Root?")]}, config)
+    assert paused["__interrupt__"]
+    result = await app.ainvoke(Command(resume=True), config)
+    assert result["messages"][-1].content == "combined"
