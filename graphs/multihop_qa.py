@@ -18,8 +18,13 @@ from langgraph_gram.tools import corpus_search_tool
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "data" / "tiny_corpus.jsonl"
 
 endpoint = OpenAIEndpoint.from_env(
-    base_url=os.environ.get("GRAM_BASE_URL") or "http://127.0.0.1:8080/v1",
-    model=os.environ.get("GRAM_MODEL") or "qwen2.5-coder-1.5b",
+    # `gram serve-local --port 8080` answers one request at a time: GRAM_MAX_CONCURRENCY
+    # raises this for a server that batches (vLLM, SGLang).
+    defaults={
+        "base_url": "http://127.0.0.1:8080/v1",
+        "model": "qwen2.5-coder-1.5b",
+        "max_concurrency": 1,
+    },
 )
 search = corpus_search_tool(os.environ.get("GRAM_CORPUS") or DEFAULT_CORPUS)
 graph = create_gram_graph(

@@ -79,7 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--width", type=int, default=1, help="samples per leaf answer")
     ask.add_argument("--temperature", type=float, default=None)
     ask.add_argument(
-        "--concurrency", type=int, default=4, help="most requests in flight at the endpoint"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="most requests in flight at the endpoint (default: 1 for the embedded model, "
+        "which serves one request at a time; 4 for --base-url)",
     )
     ask.add_argument(
         "--corpus",
@@ -140,7 +144,10 @@ async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator
         if not args.model:
             raise GramError("--model (or GRAM_MODEL) is required with --base-url")
         yield OpenAIEndpoint(
-            args.base_url, args.model, api_key=args.api_key, max_concurrency=args.concurrency
+            args.base_url,
+            args.model,
+            api_key=args.api_key,
+            max_concurrency=4 if args.concurrency is None else args.concurrency,
         )
         return
     from langgraph_gram.local import LocalServer
@@ -149,7 +156,8 @@ async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator
     console.print(Text("starting the embedded model (first run assembles it)…", style="dim"))
     async with server:
         console.print(Text(f"embedded model {server.model_name} at {server.base_url}", style="dim"))
-        yield server.endpoint(max_concurrency=args.concurrency)
+        limit = {} if args.concurrency is None else {"max_concurrency": args.concurrency}
+        yield server.endpoint(**limit)  # one request at a time unless asked otherwise
 
 
 @contextlib.asynccontextmanager

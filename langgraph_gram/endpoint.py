@@ -256,14 +256,18 @@ class OpenAIEndpoint:
         self._backoff = wait_random_exponential(multiplier=retry_backoff, max=retry_backoff_max)
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> OpenAIEndpoint:
+    def from_env(
+        cls, *, defaults: dict[str, Any] | None = None, **overrides: Any
+    ) -> OpenAIEndpoint:
         """Build an endpoint from environment variables.
 
-        Reads ``GRAM_BASE_URL`` and ``GRAM_MODEL`` (both required), ``GRAM_API_KEY`` (default
-        ``"EMPTY"``) and, when set, ``GRAM_MAX_CONCURRENCY``, ``GRAM_TIMEOUT`` and
+        Reads ``GRAM_BASE_URL`` and ``GRAM_MODEL`` (both required unless given), ``GRAM_API_KEY``
+        (default ``"EMPTY"``) and, when set, ``GRAM_MAX_CONCURRENCY``, ``GRAM_TIMEOUT`` and
         ``GRAM_STRUCTURED``.
 
         Args:
+            defaults: Constructor keyword arguments used where the environment sets nothing
+                (e.g. ``{"base_url": ..., "max_concurrency": 1}`` for ``gram serve-local``).
             **overrides: Constructor keyword arguments that win over the environment.
 
         Returns:
@@ -272,10 +276,10 @@ class OpenAIEndpoint:
         Raises:
             ConfigurationError: A required variable is missing or a value is invalid.
         """
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(defaults or {})
         for key, var in (("base_url", "GRAM_BASE_URL"), ("model", "GRAM_MODEL")):
             value = os.environ.get(var, "").strip()
-            if key not in overrides and not value:
+            if key not in overrides and key not in kwargs and not value:
                 raise ConfigurationError(f"{var} is not set (e.g. {var}=...)")
             if value:
                 kwargs[key] = value
