@@ -8,6 +8,8 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import BaseModel, Field
 
+from langgraph_gram.errors import ConfigurationError
+
 DEFAULT_DESCRIPTION = (
     "Answer a hard, multi-step question by breaking it into sub-questions, answering each and "
     "combining the answers. Input: the full question in plain words."
@@ -29,7 +31,10 @@ def make_gram_tool(
     context: dict[str, Any] | None = None,
     **graph_kwargs: Any,
 ) -> BaseTool:
-    """Wrap a GRAM graph (or a model, for which one is built) as an async LangChain tool.
+    """Wrap a GRAM graph (or a model, for which one is built) as a LangChain tool.
+
+    The tool runs the graph asynchronously under ``ainvoke`` and synchronously under
+    ``invoke`` (for agents driven with ``agent.invoke``).
 
     Example:
         ```python
@@ -51,16 +56,23 @@ def make_gram_tool(
         A ``StructuredTool`` whose output is the answer, followed by its sources when the
         graph retrieved any; its artifact is the final GRAM state (``response_format=
         "content_and_artifact"``), so callers can inspect the tree.
+
+    Raises:
+        ConfigurationError: Graph settings were given with an already compiled graph.
     """
     from langgraph_gram.graph import create_gram_graph
 
     if isinstance(graph_or_model, CompiledStateGraph):
+        if graph_kwargs:
+            raise ConfigurationError(
+                f"make_gram_tool got a compiled graph and graph settings {sorted(graph_kwargs)}: "
+                "pass them to create_gram_graph instead, or pass the model"
+            )
         graph = graph_or_model
     else:
         graph = create_gram_graph(graph_or_model, **graph_kwargs)
 
-    async def deep_reason(question: str) -> tuple[str, dict[str, Any]]:
-        result = await graph.ainvoke({"question": question}, context=context or {})
+    def with_sources(result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         text = result["answer"]
         if result.get("citations"):
             text += "\nSources: " + "; ".join(
@@ -68,7 +80,14 @@ def make_gram_tool(
             )
         return text, result
 
+    async def deep_reason(question: str) -> tuple[str, dict[str, Any]]:
+        return with_sources(await graph.ainvoke({"question": question}, context=context or {}))
+
+    def deep_reason_sync(question: str) -> tuple[str, dict[str, Any]]:
+        return with_sources(graph.invoke({"question": question}, context=context or {}))
+
     return StructuredTool.from_function(
+        func=deep_reason_sync,
         coroutine=deep_reason,
         name=name,
         description=description,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import dataclasses
 import functools
 import threading
 import time
@@ -214,7 +215,7 @@ def build_gram_graph(
     workers = Workers(llm, prompts, scorer, toolbox, namespace if cache_answers else None)
 
     def settings_for(runtime: Runtime[GramContext]) -> Settings:
-        return defaults.apply(runtime.context)
+        return defaults.apply(own_context(runtime.context))
 
     async def prepare(state: GramState, runtime: Runtime[GramContext]) -> dict[str, Any]:
         settings_for(runtime)  # validate the run's overrides before any work starts
@@ -383,6 +384,29 @@ def build_gram_graph(
         builder.add_edge(worker, "controller")
     builder.add_edge("finalize", END)
     return builder
+
+
+def own_context(context: Any) -> GramContext | dict[str, Any] | None:
+    """Keep a run's context only if it is GRAM's own.
+
+    Added as a node of a parent graph, GRAM receives the parent's runtime context (LangGraph
+    passes it down to subgraphs). A context that is not a :class:`GramContext` or a dict of
+    its fields belongs to the parent and is ignored, so the parent's schema never breaks the
+    run. (GRAM's own dict contexts reach the nodes as ``GramContext``: LangGraph builds it,
+    and it rejects unknown keys.)
+
+    Args:
+        context: ``runtime.context``.
+
+    Returns:
+        The context to apply, or ``None``.
+    """
+    if isinstance(context, GramContext):
+        return context
+    names = {f.name for f in dataclasses.fields(GramContext)}
+    if isinstance(context, dict) and set(context) <= names:
+        return context
+    return None
 
 
 def collect_citations(tree: dict[str, dict[str, Any]]) -> list[dict[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from fakes import answer, scripted, subproblems
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import StructuredTool, tool
@@ -212,6 +213,70 @@ async def test_create_agent_calls_gram_as_a_tool():
     tool_messages = [m for m in result["messages"] if m.type == "tool"]
     assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
     assert result["messages"][-1].content == "It is Pelvoran."
+
+
+def test_a_sync_agent_calls_gram_as_a_tool():
+    from langchain.agents import create_agent
+    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
+    from langchain_core.messages import AIMessage
+
+    from langgraph_gram.agent_tool import make_gram_tool
+
+    class Agent(FakeMessagesListChatModel):
+        def bind_tools(self, tools, **kwargs):
+            return self
+
+    call = {
+        "name": "deep_reason",
+        "args": {"question": "In which city was the founder of Qarvex Labs born?"},
+        "id": "t1",
+    }
+    agent_model = Agent(responses=[AIMessage("", tool_calls=[call]), AIMessage("It is Pelvoran.")])
+    gram = make_gram_tool(scripted(reader), tools=[make_search([])])
+    agent = create_agent(agent_model, tools=[gram])
+    result = agent.invoke({"messages": [HumanMessage("Where was Qarvex's founder born?")]})
+    tool_messages = [m for m in result["messages"] if m.type == "tool"]
+    assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
+
+
+def test_graph_settings_with_a_compiled_graph_are_refused():
+    from langgraph_gram import Budget, ConfigurationError, create_gram_graph
+    from langgraph_gram.agent_tool import make_gram_tool
+
+    graph = create_gram_graph(scripted(reader))
+    with pytest.raises(ConfigurationError, match="budget"):
+        make_gram_tool(graph, budget=Budget(max_depth=1))
+
+
+@pytest.mark.parametrize("kind", ["dataclass", "typeddict"])
+async def test_gram_as_a_node_ignores_the_parent_graphs_own_context(kind):
+    from dataclasses import dataclass
+    from typing import TypedDict
+
+    from langgraph.graph import START, StateGraph
+
+    from langgraph_gram import create_gram_graph
+
+    @dataclass
+    class AppContext:
+        user_id: str = "u1"
+
+    class AppContextDict(TypedDict):
+        user_id: str
+
+    class Parent(TypedDict, total=False):
+        question: str
+        answer: str
+
+    schema = AppContext if kind == "dataclass" else AppContextDict
+    parent = StateGraph(Parent, context_schema=schema)
+    parent.add_node("gram", create_gram_graph(scripted(reader), tools=[make_search([])]))
+    parent.add_edge(START, "gram")
+    result = await parent.compile().ainvoke(
+        {"question": "In which city was the founder of Qarvex Labs born?"},
+        context={"user_id": "u1"},
+    )
+    assert result["answer"] == "Pelvoran"
 
 
 def test_citations_keep_the_passage_about_the_question_subject():
