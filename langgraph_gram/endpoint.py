@@ -47,6 +47,7 @@ from langgraph_gram.errors import (
     EndpointUnreachableError,
 )
 from langgraph_gram.llm import (
+    THINK_BLOCK,
     LLMReply,
     Message,
     RawCompletion,
@@ -74,7 +75,6 @@ _VALIDATION_ERROR = re.compile(
     r"validation error|literal_error|input should be|field required|extra_forbidden",
     re.IGNORECASE,
 )
-_THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
 _RETRY_AFTER_CAP = 30.0
 
 _T = TypeVar("_T")
@@ -572,7 +572,7 @@ class OpenAIEndpoint:
             message = getattr(choice, "message", None)
             content = getattr(message, "content", None)
             text = content if isinstance(content, str) else ""
-        text = _THINK_BLOCK.sub("", text, count=1)
+        text = THINK_BLOCK.sub("", text, count=1)
         usage = getattr(response, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", None)
         completion_tokens = getattr(usage, "completion_tokens", None)

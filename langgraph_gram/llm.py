@@ -98,6 +98,20 @@ class StructuredLLM(Protocol):
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+THINK_BLOCK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+"""A reasoning model's thoughts before its reply (Qwen3, DeepSeek-R1 served as plain text)."""
+
+
+def _leading_object(text: str) -> dict[str, Any] | None:
+    """Read a complete JSON object at the text's first ``{`` and ignore what follows it."""
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) and value else None
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
@@ -112,7 +126,8 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     Returns:
         The object, or ``None`` when no object can be recovered.
     """
-    if not text or not text.strip():
+    text = THINK_BLOCK.sub("", text or "", count=1)
+    if not text.strip():
         return None
     candidates = [text.strip()]
     fenced = _FENCE.search(text)
@@ -125,16 +140,25 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
         try:
             value = json.loads(candidate)
         except ValueError:
-            try:
-                value = json_repair.loads(candidate)
-            except Exception:  # json_repair raises assorted errors on hopeless input
-                continue
+            # A complete object followed by more text ('{...} [1]', '{...} These are [2]
+            # steps.'): json_repair would read the whole as a list.
+            value = _leading_object(candidate) if candidate.startswith("{") else None
+            if value is None:
+                try:
+                    value = json_repair.loads(candidate)
+                except Exception:  # json_repair raises assorted errors on hopeless input
+                    continue
         if isinstance(value, dict) and value:
             return value
         if isinstance(value, list) and candidate.lstrip().startswith("["):
             # A bare JSON list (not prose that json_repair turned into one): the caller's
             # normaliser decides what it means.
             return {"__list__": value}
+        if isinstance(value, list):
+            # An object that json_repair read together with what followed it.
+            first = next((v for v in value if isinstance(v, dict) and v), None)
+            if first is not None:
+                return first
     return None
 
 
@@ -311,7 +335,9 @@ class ChatModelAdapter:
                 if typed is None:
                     raise
                 raise typed from exc
-            text = reply.content if isinstance(reply.content, str) else str(reply.content)
+            # ``.text`` joins a reply's text blocks (Anthropic, the Responses API, Gemini)
+            # and leaves out reasoning blocks; a plain string reply is itself.
+            text = THINK_BLOCK.sub("", reply.text, count=1)
             usage = getattr(reply, "usage_metadata", None) or {}
             prompt = usage.get("input_tokens") or sum(
                 estimate_tokens(m["content"]) for m in history

@@ -196,3 +196,46 @@ async def test_max_calls_zero_still_makes_one_call() -> None:
     backend = ScriptedBackend(['{"answer": "Paris"}'])
     reply = await generate_with_repair(backend, MESSAGES, schema=ANSWER_SCHEMA, max_calls=0)
     assert reply.calls == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"answer": "Paris"} [1]',
+        '{"answer": "Paris"}\n\nSources: [1',
+        '{"answer": "Paris"}\nThese are [2] steps.',
+        '{"answer": "Paris"}\nNote: {"answer": "wrong"}',
+        '<think>The reply looks like {"answer": "..."}.</think>\n{"answer": "Paris"}',
+    ],
+)
+def test_a_complete_object_wins_over_what_follows_or_precedes_it(text: str) -> None:
+    assert parse_json_object(text) == {"answer": "Paris"}
+
+
+async def test_a_reply_made_of_content_blocks_is_read_as_its_text() -> None:
+    import json
+
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    from langgraph_gram.llm import ChatModelAdapter
+
+    class Blocks(GenericFakeChatModel):
+        """Replies like Anthropic or the Responses API: a reasoning block, then text."""
+
+        reply: str = ""
+        messages: object = iter(())
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            content = [
+                {"type": "reasoning", "reasoning": "think first"},
+                {"type": "text", "text": self.reply},
+            ]
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=content))])
+
+    plan = {"subproblems": [{"question": "Who?", "depends_on": []}]}
+    schema = {"type": "object", "required": ["subproblems"]}
+    adapter = ChatModelAdapter(Blocks(reply=json.dumps(plan)))
+    reply = await adapter.generate_json([{"role": "user", "content": "q"}], schema=schema)
+    assert (reply.data, reply.calls) == (plan, 1)
