@@ -212,13 +212,24 @@ async def generate_with_repair(
 
     Raises:
         MalformedOutputError: Nothing parseable came back within ``max_calls``.
+        Exception: What ``complete`` raised; after an answered call it carries ``calls``,
+            ``prompt_tokens`` and ``completion_tokens`` spent so far.
     """
     history = list(messages)
     calls = prompt_tokens = completion_tokens = 0
     last_text = ""
     keys = ", ".join(f'"{k}"' for k in schema.get("required", [])) or "the requested"
     for attempt in range(max(1, max_calls)):
-        raw = await complete(history)
+        try:
+            raw = await complete(history)
+        except Exception as exc:
+            if calls:
+                # A retry failed at the server: the failure carries the answered calls too,
+                # so the budget is charged for them (see ``nodes.spent_usage``).
+                exc.calls = calls + (0 if isinstance(exc, TimeoutError) else 1)  # type: ignore[attr-defined]
+                exc.prompt_tokens = prompt_tokens  # type: ignore[attr-defined]
+                exc.completion_tokens = completion_tokens  # type: ignore[attr-defined]
+            raise
         calls += 1
         prompt_tokens += raw.prompt_tokens
         completion_tokens += raw.completion_tokens

@@ -239,3 +239,30 @@ async def test_a_reply_made_of_content_blocks_is_read_as_its_text() -> None:
     adapter = ChatModelAdapter(Blocks(reply=json.dumps(plan)))
     reply = await adapter.generate_json([{"role": "user", "content": "q"}], schema=schema)
     assert (reply.data, reply.calls) == (plan, 1)
+
+
+@pytest.mark.parametrize(("failure", "calls"), [("http", 2), ("timeout", 1)])
+async def test_a_retry_that_fails_carries_the_calls_already_answered(failure, calls) -> None:
+    from langgraph_gram.errors import EndpointResponseError
+    from langgraph_gram.nodes import spent_usage
+
+    sent = []
+
+    async def complete(history):
+        sent.append(history)
+        if len(sent) == 1:
+            return RawCompletion(text="Sorry, no JSON.", prompt_tokens=900, completion_tokens=300)
+        if failure == "timeout":
+            raise TimeoutError
+        raise EndpointResponseError("HTTP 400", url="http://127.0.0.1:9/v1", status_code=400)
+
+    with pytest.raises((EndpointResponseError, TimeoutError)) as info:
+        await generate_with_repair(
+            complete, [{"role": "user", "content": "q"}], schema=ANSWER_SCHEMA, max_calls=2
+        )
+    usage = spent_usage("solve", [info.value])
+    assert (usage["llm_calls"], usage["prompt_tokens"], usage["completion_tokens"]) == (
+        calls,
+        900,
+        300,
+    )
