@@ -160,21 +160,30 @@ async def _endpoint(args: argparse.Namespace, console: Console) -> AsyncIterator
         yield server.endpoint(**limit)  # one request at a time unless asked otherwise
 
 
+def _is_postgres(db: str) -> bool:
+    return db.startswith(("postgres://", "postgresql://"))
+
+
+def _postgres_saver(url: str) -> Any:
+    """Return ``AsyncPostgresSaver.from_conn_string(url)``, or say what to install."""
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    except ImportError as exc:
+        raise GramError(
+            "a PostgreSQL --db needs: pip install langgraph-checkpoint-postgres "
+            '"psycopg[binary]" psycopg-pool'
+        ) from exc
+    return AsyncPostgresSaver.from_conn_string(url)
+
+
 @contextlib.asynccontextmanager
 async def _checkpointer(args: argparse.Namespace) -> AsyncIterator[Any]:
     """Open a checkpointer when ``--thread`` is given: SQLite, or PostgreSQL for a URL."""
     if not args.thread:
         yield None
         return
-    if args.db.startswith(("postgres://", "postgresql://")):
-        try:
-            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-        except ImportError as exc:
-            raise GramError(
-                "a PostgreSQL --db needs: pip install langgraph-checkpoint-postgres "
-                '"psycopg[binary]" psycopg-pool'
-            ) from exc
-        async with AsyncPostgresSaver.from_conn_string(args.db) as saver:
+    if _is_postgres(args.db):
+        async with _postgres_saver(args.db) as saver:
             await saver.setup()
             yield saver
         return
@@ -299,31 +308,49 @@ async def _ask(args: argparse.Namespace) -> int:
 
 async def _trace(args: argparse.Namespace) -> int:
     """Write the HTML trace of a thread persisted by ``gram ask --thread``."""
+    from langgraph_gram.trace import write_html
+
+    found, where = await _read_thread(args.db, args.thread)
+    if found is None:
+        raise GramError(f"no thread {args.thread!r} in {where}")
+    values = dict(found.checkpoint.get("channel_values") or {})
+    path = await asyncio.to_thread(write_html, values, args.out)
+    print(f"trace of thread {args.thread} written to {path}", file=sys.stderr)
+    return 0
+
+
+async def _read_thread(db_arg: str, thread: str) -> tuple[Any, str]:
+    """Read a thread's latest checkpoint from SQLite (read-only) or PostgreSQL, changing nothing.
+
+    Returns:
+        The checkpoint tuple (``None`` when the thread is not there) and where it was looked
+        for.
+    """
     import sqlite3
     import urllib.parse
 
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    from langgraph_gram.trace import write_html
-
-    db = await asyncio.to_thread(lambda: Path(args.db).expanduser().resolve())
+    config: Any = {"configurable": {"thread_id": thread}}
+    if _is_postgres(db_arg):
+        try:
+            async with _postgres_saver(db_arg) as saver:
+                return await saver.aget_tuple(config), db_arg
+        except GramError:
+            raise
+        except Exception as exc:  # psycopg's errors: unreachable server, no tables yet
+            raise GramError(f"cannot read threads from {db_arg}: {exc}") from exc
+    db = await asyncio.to_thread(lambda: Path(db_arg).expanduser().resolve())
     if not await asyncio.to_thread(db.is_file):
-        raise GramError(f"no thread {args.thread!r}: the database {db} does not exist")
+        raise GramError(f"no thread {thread!r}: the database {db} does not exist")
     # Read-only, so a mistyped --db is never changed.
     uri = f"file:{urllib.parse.quote(str(db))}?mode=ro"
     try:
         async with aiosqlite.connect(uri, uri=True) as conn:
-            saver = AsyncSqliteSaver(conn)
-            found = await saver.aget_tuple({"configurable": {"thread_id": args.thread}})
+            return await AsyncSqliteSaver(conn).aget_tuple(config), str(db)
     except sqlite3.Error as exc:
         raise GramError(f"cannot read threads from {db}: {exc}") from exc
-    if found is None:
-        raise GramError(f"no thread {args.thread!r} in {db}")
-    values = dict(found.checkpoint.get("channel_values") or {})
-    path = await asyncio.to_thread(write_html, values, args.out)
-    print(f"trace of thread {args.thread} written to {path}", file=sys.stderr)
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,7 +52,7 @@ def db(request, tmp_path) -> str:
     return url
 
 
-def test_sigkill_midway_then_resume(fault_server_factory, db):
+def test_sigkill_midway_then_resume(fault_server_factory, db, tmp_path):
     server = fault_server_factory(responder=responder, latency=0.4)
     proc = subprocess.Popen(
         gram(server, db), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -92,3 +92,10 @@ def test_sigkill_midway_then_resume(fault_server_factory, db):
     assert "plan:Root?" not in second
     assert not answered_before & set(second) - {first[-1]}
     assert len([q for q in second if q.startswith("Leaf")]) <= 4 - len(answered_before) + 1
+
+    # The finished thread's trace is read back from the same database, SQLite or PostgreSQL.
+    page = tmp_path / "run.html"
+    trace = [sys.executable, "-m", "langgraph_gram.cli", "trace", "t-kill", "--db", db]
+    written = subprocess.run([*trace, "--out", str(page)], capture_output=True, text=True)
+    assert written.returncode == 0, written.stderr
+    assert "Root?" in page.read_text()
