@@ -405,6 +405,10 @@ class OpenAIEndpoint:
         loop = asyncio.get_running_loop()
         resources = self._loops.get(loop)
         if resources is None:
+            # A loop closed without ``shutdown_asyncgens`` (plain ``run_until_complete``)
+            # never ran its closer, and its entry holds the loop: drop such entries here.
+            for closed in [other for other in self._loops if other.is_closed()]:
+                del self._loops[closed]
             client = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self.api_key,

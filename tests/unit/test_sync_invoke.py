@@ -68,3 +68,22 @@ def test_sync_stream_delivers_the_nodes_custom_events():
     graph = create_gram_graph(scripted(script), budget=Budget(max_depth=1))
     events = [e["event"] for e in graph.stream({"question": "Root?"}, stream_mode="custom")]
     assert "decomposed" in events and events.count("solved") == 2
+
+
+def test_an_endpoint_lets_go_of_loops_closed_without_shutting_down():
+    import gc
+    import weakref
+
+    from langgraph_gram.endpoint import OpenAIEndpoint
+
+    endpoint = OpenAIEndpoint("http://127.0.0.1:9/v1", "m")
+    refs = []
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+        loop.run_until_complete(endpoint._resources())  # no shutdown_asyncgens
+        refs.append(weakref.ref(loop))
+        loop.close()
+        del loop
+    gc.collect()
+    assert len(endpoint._loops) == 1  # the last one, dropped at the next loop's first call
+    assert sum(ref() is not None for ref in refs) == 1
