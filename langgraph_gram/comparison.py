@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
-from langgraph_gram.number_facts import single_number
+from langgraph_gram.number_facts import comparable, read_quantity, single_number
 
 Direction = Literal["larger", "smaller", "earlier", "later"]
 
@@ -161,6 +161,7 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
         return " ".join(texts)
 
     values: list[Fraction] = []
+    units: list[str | None] = []
     names: list[str] = []
     for k, option in enumerate(options):
         keys = _key_words(option, options[1 - k])
@@ -172,15 +173,16 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
         ]
         if len(owners) != 1:
             return None
-        value = single_number(str(children[owners[0]]["answer"]))
-        assert value is not None
-        values.append(value)
+        quantity = read_quantity(str(children[owners[0]]["answer"]))
+        assert quantity is not None
+        values.append(quantity[0])
+        units.append(quantity[1])
         name = option if " of " not in option else _named(children, owners[0], keys)
         if not name:
             return None
         names.append(name)
     a, b = values
-    if a == b:
+    if a == b or not comparable(*units):
         return None
     word = next(
         w for w in re.findall(r"[a-z]+", question.lower()) if _WORD_DIRECTION.get(w) == direction

@@ -77,6 +77,20 @@ def test_left_alone_when_anything_is_unclear():
     assert decide_comparison("Who founded Acme Ltd?", counts) is None
 
 
+def test_magnitude_words_scale_and_different_units_are_left_alone():
+    q = "Which city has more people, Avora or Belt?"
+    people = [
+        kid("How many people live in Avora?", "2.1 million"),
+        kid("Belt's people?", "800,000"),
+    ]
+    assert decide_comparison(q, people).answer == "Avora"
+    q = "Which trail is longer, Avora or Belt?"
+    lengths = [kid("How long is the Avora trail?", "5 km"), kid("Belt trail length?", "300 m")]
+    assert decide_comparison(q, lengths) is None  # 5 km vs 300 m: not bare numbers
+    same = [kid("How long is the Avora trail?", "5 km"), kid("Belt trail length?", "12 km")]
+    assert decide_comparison(q, same).answer == "Belt"
+
+
 def test_names_option():
     assert names_option("Jo Craig", "Jo Craig", "Pete Doe")
     assert names_option("It is Jo Craig.", "Jo Craig", "Pete Doe")

@@ -56,3 +56,14 @@ async def test_the_combine_step_sees_the_facts():
         "Computed exactly from these answers: 1962 (When was Beta Corp founded?) is less "
         "than 1994 (When was Alpha Corp founded?), by 32." in seen[0]
     )
+
+
+def test_magnitudes_units_and_sentence_ends():
+    assert single_number("2.1 million") == 2_100_000
+    assert single_number("800k") == single_number("800,000") == 800_000
+    assert single_number("It has 1,200.") == 1200
+    assert number_facts(["2.1 million", "800,000"]) == [
+        "800000 (#2) is less than 2100000 (#1), by 1300000"
+    ]
+    assert number_facts(["5 km", "300 m"]) == []  # different units: nothing to say
+    assert number_facts(["2 hours", "3 hours"]) == ["2 (#1) is less than 3 (#2), by 1"]
