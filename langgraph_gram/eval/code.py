@@ -23,11 +23,13 @@ from __future__ import annotations
 import ast
 import doctest
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from langgraph_gram.errors import ConfigurationError
 from langgraph_gram.tools import run_python
+from langgraph_gram.tools.python_runner import PythonRunResult
 
 TEST_SECONDS = 10.0
 """Default seconds a test program may run."""
@@ -213,9 +215,9 @@ async def run_tests(
     Raises:
         ConfigurationError: ``meta`` is neither form.
     """
-    result = await run_python(program_for(meta, code), time_limit=time_limit)
+    result, passed = await run_to_the_end(program_for(meta, code), time_limit)
     return {
-        "passed": result.ok,
+        "passed": passed,
         "returncode": result.returncode,
         "timed_out": result.timed_out,
         "seconds": result.seconds,
@@ -227,8 +229,28 @@ _RUN_VISIBLE_EXAMPLES = """
 import doctest as _doctest, sys as _sys
 _examples = _doctest.DocTestParser().get_doctest({text!r}, dict(globals()), "visible", None, 0)
 _runner = _doctest.DocTestRunner(optionflags=_doctest.NORMALIZE_WHITESPACE)
-_sys.exit(1 if _runner.run(_examples).failed else 0)
+if _runner.run(_examples).failed:
+    _sys.exit(1)
 """
+
+
+async def run_to_the_end(program: str, time_limit: float) -> tuple[PythonRunResult, bool]:
+    """Run a checking program and tell whether it passed: exit status 0 *and* ran to its end.
+
+    A candidate may end the program before the checks run (``unittest.main()`` or
+    ``sys.exit(0)`` under ``if __name__ == "__main__":``) with status 0; the program
+    therefore prints a mark of this run's own after the checks, and passing needs it.
+
+    Args:
+        program: The program (candidate, then checks).
+        time_limit: Seconds before it is killed.
+
+    Returns:
+        The run's result and whether it passed.
+    """
+    mark = f"gram-checks-done-{secrets.token_hex(8)}"
+    result = await run_python(f"{program}\nprint({mark!r})\n", time_limit=time_limit)
+    return result, result.ok and mark in result.stdout
 
 
 def visible_program(meta: Mapping[str, Any], code: str) -> str:
@@ -312,8 +334,7 @@ def make_scorer(
         code = extract_code(answer)
         if task["entry_point"] in _defined_functions(code):
             if visible_only:
-                checked = await run_python(visible_program(task, code), time_limit=time_limit)
-                passed = checked.ok
+                _, passed = await run_to_the_end(visible_program(task, code), time_limit)
             else:
                 passed = (await run_tests(task, code, time_limit))["passed"]
             score = 1.0 if passed else 0.0

@@ -306,6 +306,20 @@ async def test_run_tests_reports_pass_failure_and_timeout():
     assert slow["passed"] is False and slow["timed_out"] is True and slow["returncode"] is None
 
 
+@pytest.mark.parametrize(
+    "ending", ["import unittest\n    unittest.main()", "import sys\n    sys.exit(0)"]
+)
+@pytest.mark.parametrize("task", [TOY_HUMANEVAL, TOY_MBPP], ids=["humaneval", "mbpp"])
+async def test_a_candidate_that_exits_before_the_checks_fails(task, ending):
+    from langgraph_gram.eval.code import make_scorer
+
+    wrong = f"def add(a, b):\n    return 0\n\nif __name__ == '__main__':\n    {ending}\n"
+    result = await run_tests(task, wrong)
+    assert result["returncode"] == 0 and result["passed"] is False
+    assert await make_scorer(task, [])("Add?", wrong) == 0.0
+    assert await make_scorer(task, [], visible_only=True)("Add?", wrong) == 0.0
+
+
 def test_assemble_and_extract_code():
     assert extract_code("Sure:\n```python\nx = 1\n```") == "x = 1"
     body = "    return a + b"
