@@ -33,9 +33,24 @@ MAX_STREAM_CHARS = 3000
 
 _SNIPPET_NAME = "snippet.py"
 
+MEMORY_LIMIT = 2 * 1024**3
+"""Most bytes of address space a program may use (``RLIMIT_AS``): a runaway allocation fails
+with ``MemoryError`` instead of waking the host's out-of-memory killer."""
+
+FILE_LIMIT = 64 * 1024**2
+"""Largest file, in bytes, a program may write (``RLIMIT_FSIZE``)."""
+
 # Runs first in the child: disables the network at the socket layer, then runs snippet.py as
 # __main__ in fresh globals, and prints an exception's traceback without this launcher's frame.
 _LAUNCHER = f"""\
+import resource as _resource
+for _limit, _value in ((_resource.RLIMIT_AS, {MEMORY_LIMIT}),
+                       (_resource.RLIMIT_FSIZE, {FILE_LIMIT})):
+    try:
+        _resource.setrlimit(_limit, (_value, _value))
+    except (ValueError, OSError):  # a lower hard limit is already set
+        pass
+del _resource, _limit, _value
 import socket as _socket, sys as _sys
 def _network_disabled(*args, **kwargs):
     raise OSError("network disabled")
@@ -185,12 +200,17 @@ def _kill_group(pid: int) -> None:
 
 def _prepare(code: str, stdin: str | None) -> tuple[str, int | None]:
     workdir = tempfile.mkdtemp(prefix="gram-python-")
-    Path(workdir, _SNIPPET_NAME).write_text(code, encoding="utf-8")
-    if stdin is None:
-        return workdir, None
-    stdin_path = Path(workdir, ".stdin")
-    stdin_path.write_text(stdin, encoding="utf-8")
-    return workdir, os.open(stdin_path, os.O_RDONLY)
+    try:
+        # errors="replace": text decoded from JSON may hold lone surrogates ("\udc80").
+        Path(workdir, _SNIPPET_NAME).write_text(code, encoding="utf-8", errors="replace")
+        if stdin is None:
+            return workdir, None
+        stdin_path = Path(workdir, ".stdin")
+        stdin_path.write_text(stdin, encoding="utf-8", errors="replace")
+        return workdir, os.open(stdin_path, os.O_RDONLY)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
 
 
 async def run_python(
@@ -208,7 +228,10 @@ async def run_python(
     that is killed when the time limit passes (or the caller is cancelled). The network is
     off: inside a network namespace when ``unshare`` works here (probed once), and always by a
     guard that makes socket connections and name lookups raise ``OSError("network
-    disabled")``. This is isolation for well-meant code, not a security boundary.
+    disabled")``. Its address space is limited to :data:`MEMORY_LIMIT` and the files it
+    writes to :data:`FILE_LIMIT`. This is isolation for well-meant code, not a security
+    boundary: files written outside its directory stay, and a child that leaves the process
+    group (``setsid``) outlives the kill.
 
     Args:
         code: The program's source.
@@ -270,6 +293,8 @@ async def run_python(
             _kill_group(proc.pid)
         if readers is not None and not readers.done():
             readers.cancel()
+            # Mark the cancelled readers' outcome as seen, so asyncio logs nothing.
+            readers.add_done_callback(lambda done: done.cancelled() or done.exception())
         if stdin_fd is not None:
             os.close(stdin_fd)
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True))
@@ -331,9 +356,9 @@ def python_tool(
         coroutine=arun,
         name=name,
         description=(
-            "Run a Python 3 program (standard library; no network, no files kept, "
-            f"{timeout:g} s limit) and see its exit status, stdout and stderr. Print the "
-            "values you need."
+            "Run a Python 3 program (standard library; no network; a fresh working "
+            f"folder, deleted after; {timeout:g} s limit) and see its exit status, stdout "
+            "and stderr. Print the values you need."
         ),
         args_schema=_PythonInput,
         response_format="content_and_artifact",

@@ -304,6 +304,23 @@ async def test_python_exception_traceback_points_at_the_snippet() -> None:
     assert 'snippet.py", line 2' in result.stderr
 
 
+async def test_python_memory_and_file_size_are_limited() -> None:
+    big = await run_python("x = bytearray(4 * 1024**3)\nprint('allocated')", time_limit=20)
+    assert big.returncode == 1 and "MemoryError" in big.stderr and not big.stdout
+    wrote = await run_python("open('f', 'wb').write(b'0' * (100 * 1024**2))", time_limit=20)
+    assert wrote.returncode == 1 and "File too large" in wrote.stderr
+
+
+async def test_python_lone_surrogates_run_and_leave_no_folder() -> None:
+    import glob
+    import tempfile
+
+    before = set(glob.glob(f"{tempfile.gettempdir()}/gram-python-*"))
+    result = await run_python("print('ok \udc80')")
+    assert result.returncode == 0 and result.stdout.startswith("ok")
+    assert set(glob.glob(f"{tempfile.gettempdir()}/gram-python-*")) <= before
+
+
 async def test_python_timeout_kills_an_infinite_loop() -> None:
     started = time.monotonic()
     result = await run_python("print('start', flush=True)\nwhile True:\n    pass", time_limit=1.0)
