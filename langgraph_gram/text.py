@@ -25,6 +25,9 @@ def normalize_text(text: str) -> str:
 def fill(template: str, **values: str) -> str:
     """Fill ``{name}`` placeholders without touching other braces (JSON examples stay intact).
 
+    One pass: a value that itself holds ``{name}`` text (a tool's output quoting an f-string)
+    is inserted as it is, never filled again.
+
     Args:
         template: A prompt template.
         **values: Placeholder values.
@@ -32,9 +35,10 @@ def fill(template: str, **values: str) -> str:
     Returns:
         The filled template.
     """
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
+    if not values:
+        return template
+    names = "|".join(re.escape(key) for key in values)
+    return re.sub(r"\{(" + names + r")\}", lambda m: values[m.group(1)], template)
 
 
 RESTATE_OVERLAP = 0.6

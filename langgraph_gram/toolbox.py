@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 
 from langgraph_gram.errors import ConfigurationError
+from langgraph_gram.text import fill
+
+_FENCE_RUN = re.compile(r">{3,}")
 
 MAX_OBSERVATION_CHARS = 2000
 """Longest tool output shown to the model (the rest is cut, with a note)."""
@@ -158,11 +162,15 @@ def render_observations(observations: Sequence[Observation], template: str) -> s
         output = obs.output
         if len(output) > MAX_OBSERVATION_CHARS:
             output = output[:MAX_OBSERVATION_CHARS] + " […cut]"
-        # The closing fence cannot be forged from inside the data.
-        output = output.replace(">>>", "> > >")
+        # The closing fence cannot be forged from inside the data: every run of three or
+        # more ">" is spaced out (">>>>>" becomes "> > > > >").
+        output = _FENCE_RUN.sub(lambda m: " ".join(m.group()), output)
         parts.append(
-            template.replace("{tool}", obs.tool)
-            .replace("{input}", json.dumps(obs.input, ensure_ascii=False))
-            .replace("{output}", output)
+            fill(
+                template,
+                tool=obs.tool,
+                input=json.dumps(obs.input, ensure_ascii=False),
+                output=output,
+            )
         )
     return "".join(parts)
