@@ -41,10 +41,10 @@ def cite(
 ) -> list[dict[str, str]]:
     """Pick the retrieved passages an answer rests on.
 
-    A passage supports the answer when it contains it. When several do (other cities on the
-    same river, other people born in the same year), only those that also mention the
-    question's subject are kept: the passages with the most question words in their title or
-    text.
+    A passage supports the answer when it contains it as whole words. When several do (other
+    cities on the same river, other people born in the same year), only those that also
+    mention the question's subject are kept: the passages with the most question words in
+    their title or text.
 
     Args:
         answer: The leaf's answer.
@@ -63,7 +63,8 @@ def cite(
         for passage in obs.passages:
             text = normalize_text(f"{passage.get('title', '')} {passage.get('text', '')}")
             pid = str(passage["id"])
-            if target in text and all(c["id"] != pid for _, c in found):
+            # Whole words only: "no" is not in "not", nor "10" in "1910".
+            if f" {target} " in f" {text} " and all(c["id"] != pid for _, c in found):
                 overlap = len(words & set(text.split()))
                 found.append((overlap, {"id": pid, "title": str(passage.get("title", ""))}))
     best = max((overlap for overlap, _ in found), default=0)

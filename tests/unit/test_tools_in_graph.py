@@ -294,6 +294,10 @@ def test_citations_keep_the_passage_about_the_question_subject():
     ]
     assert [c["id"] for c in cite("Amber", obs)] == ["a", "b"]
     assert cite("Nile", obs, "Which river?") == []
+    years = [{"id": "y", "title": "Orlen", "text": "Orlen was founded in 1910; it is not old."}]
+    year_obs = [Observation("search", "q", "", passages=years)]
+    assert cite("10", year_obs) == [] and cite("no", year_obs) == []
+    assert cite("1910", year_obs) == [{"id": "y", "title": "Orlen"}]
 
 
 async def test_width_samples_a_tool_leaf_answer_from_its_observations():
