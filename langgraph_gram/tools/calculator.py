@@ -123,16 +123,17 @@ class _Evaluator:
             raise _CalcError(f"only numbers are allowed, not {value!r}")
         if isinstance(value, int):
             return _check(Fraction(value))
-        if not math.isfinite(value):
-            raise _CalcError("number too large")
         literal = ast.get_source_segment(self.source, node) or ""
         exponent = _EXPONENT.search(literal)
         if exponent and abs(int(exponent.group(1))) > MAX_DIGITS:
             raise _CalcError(f"number too large or too small (more than {MAX_DIGITS} digits)")
-        try:  # the literal as written is exact ("0.1000000000000000000001")
-            return _check(Fraction(literal.replace("_", "")))
+        try:  # the literal as written is exact ("0.1000000000000000000001", "1e400")
+            exact = Fraction(literal.replace("_", ""))
         except (ValueError, ZeroDivisionError):
-            return _check(Fraction(str(value)))
+            if not math.isfinite(value):
+                raise _CalcError("number too large") from None
+            exact = Fraction(str(value))
+        return _check(exact)
 
     def _binop(self, node: ast.BinOp) -> Fraction:
         left = self.eval(node.left)

@@ -153,11 +153,14 @@ class CorpusIndex:
             if key:
                 self._titles.setdefault(key, []).append(position)
         self._retriever = bm25s.BM25()
-        if self.documents:
-            tokens = [
-                _tokenize(doc["title"]) * title_weight + _tokenize(doc["text"])
-                for doc in self.documents
-            ]
+        tokens = [
+            _tokenize(doc["title"]) * title_weight + _tokenize(doc["text"])
+            for doc in self.documents
+        ]
+        # bm25s cannot index a corpus without a single term ("the of and"): such a corpus
+        # finds documents by exact title only.
+        self._indexed = any(tokens)
+        if self._indexed:
             self._retriever.index(tokens, show_progress=False)
 
     def __len__(self) -> int:
@@ -218,7 +221,7 @@ class CorpusIndex:
         tokens = _tokenize(query)
         if not tokens and not exact:
             return []
-        if tokens:
+        if tokens and self._indexed:
             with self._lock:
                 scores = np.asarray(self._retriever.get_scores(tokens), dtype=np.float64)
         else:

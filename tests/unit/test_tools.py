@@ -470,3 +470,16 @@ def test_observations_are_filled_once_and_cannot_close_their_fence() -> None:
     assert "> > > > > done {tool} {input}" in text
     assert text.count(">>>") == 1  # only the real closing fence
     assert fill("{a} and {b}", a="{b}", b="x") == "{b} and x"
+
+
+def test_calculator_reads_float_literals_exactly_at_any_size() -> None:
+    assert calculate("1e400 / 1e399").startswith("10")
+    assert calculate("1e-10000").startswith("Error")  # refused, not rounded to 0
+
+
+def test_a_corpus_without_index_terms_still_searches_by_title() -> None:
+    from langgraph_gram.tools.search import CorpusIndex
+
+    index = CorpusIndex([{"id": "x", "title": "The", "text": "the of and"}])
+    assert [hit["id"] for hit in index.search("the")] == ["x"]
+    assert index.search("anything") == []
