@@ -101,7 +101,7 @@ async def run(
     Args:
         model: A LangChain chat model or an ``OpenAIEndpoint``.
         question: The question; default: the ``index``-th question of the corpus's questions
-            file (for the tiny corpus without a question: the Brightwell Foods question).
+            file (the command line picks the tiny corpus's Brightwell Foods question, index 1).
         gold: The expected answer, when known (read from the questions file otherwise).
         corpus: The JSONL corpus.
         hotpotqa: Ask the ``index``-th HotpotQA item over its own 10 paragraphs instead.
@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         question, gold = row["question"], row.get("answer")
     if index is None:
         # Default: the Brightwell Foods question of the tiny corpus (index 1), else the first.
-        index = 1 if args.corpus.resolve() == TINY_CORPUS.resolve() else 0
+        tiny = not args.hotpotqa and args.corpus.resolve() == TINY_CORPUS.resolve()
+        index = 1 if tiny else 0
 
     async def go() -> dict[str, Any]:
         async with open_backend(args, console) as backend:
