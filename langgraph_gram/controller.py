@@ -20,7 +20,7 @@ from langgraph_gram.plan_coverage import single_hop
 from langgraph_gram.prompts import Prompts
 from langgraph_gram.state import ROOT_ID, TERMINAL
 from langgraph_gram.subproblems import names_nothing
-from langgraph_gram.text import normalize_text
+from langgraph_gram.text import match_key, normalize_text
 
 HIT_PRIORITY = (
     "max_seconds",
@@ -231,9 +231,11 @@ def _stats(node: dict[str, Any]) -> dict[str, Any]:
 def memo_key(ctx: dict[str, Any]) -> str:
     """Identify a sub-problem for memoization: its resolved question and dependency answers.
 
-    The answers its ancestors depended on count only for a question that names nothing of
-    its own ("When was the founder born?"): "Who founded Apple?" is the same problem whatever
-    its parent knew.
+    The answers its ancestors depended on, and its path of ancestor questions, count only for
+    a question that names nothing of its own ("When was the founder born?" under "When was
+    Apple founded?" is not the same problem as under "When was Zeta founded?"): "Who founded
+    Apple?" is the same problem whatever its parent knew. Numbers and arithmetic signs count
+    ("What is 12+4?" is not "What is 12*4?").
 
     Args:
         ctx: The node's context (see :func:`node_context`).
@@ -243,9 +245,12 @@ def memo_key(ctx: dict[str, Any]) -> str:
     """
     vague = names_nothing(ctx["question"])
     deps = sorted(
-        normalize_text(k["answer"]) for k in ctx.get("known", []) if vague or not k.get("inherited")
+        match_key(k["answer"]) for k in ctx.get("known", []) if vague or not k.get("inherited")
     )
-    return normalize_text(ctx["question"]) + "||" + "|".join(deps)
+    key = match_key(ctx["question"]) + "||" + "|".join(deps)
+    if vague:  # "Who founded the company?" means what its path makes it mean
+        key += "||" + "|".join(normalize_text(q) for q in ctx.get("path", []))
+    return key
 
 
 def store_key(ctx: dict[str, Any]) -> str:
@@ -271,11 +276,11 @@ def store_key(ctx: dict[str, Any]) -> str:
 
 def _repeats_an_ancestor(view: _View, node: dict[str, Any], question: str) -> bool:
     """Tell whether a node's resolved question is one of its ancestors' questions."""
-    norm = normalize_text(question)
+    norm = match_key(question)
     parent_id = node.get("parent")
     while parent_id is not None:
         parent = view.get(parent_id)
-        if normalize_text(parent.get("resolved_question") or parent["question"]) == norm:
+        if match_key(parent.get("resolved_question") or parent["question"]) == norm:
             return True
         parent_id = parent.get("parent")
     return False

@@ -39,7 +39,7 @@ from langgraph_gram.prompts import (
 )
 from langgraph_gram.state import merge_usage, new_node
 from langgraph_gram.subproblems import choose_plan, normalize_subproblems
-from langgraph_gram.text import fill, normalize_text, restates
+from langgraph_gram.text import fill, match_key, restates
 from langgraph_gram.toolbox import Observation, Toolbox, render_observations
 
 T = TypeVar("T")
@@ -566,7 +566,7 @@ class Workers:
             replies, errors = await self._sample(task, messages, range(first), per_sample)
             agreed = (
                 len(replies) == first
-                and len({normalize_text(r.data.get("answer", "")) for r in replies}) == 1
+                and len({match_key(r.data.get("answer", "")) for r in replies}) == 1
             )
             if not agreed and first < samples:
                 more, more_errors = await self._sample(
@@ -643,7 +643,7 @@ class Workers:
         self, task: dict[str, Any], ctx: dict[str, Any], answers: list[str]
     ) -> tuple[int, list[dict[str, Any]], dict[str, Any] | None]:
         """Score the candidates (scorer or LLM judge) and pick the best, else the most voted."""
-        votes = Counter(normalize_text(a) for a in answers)
+        votes = Counter(match_key(a) for a in answers)
         scores: list[float | None] = [None] * len(answers)
         reasons: list[str | None] = [None] * len(answers)
         judge_usage = None
@@ -677,17 +677,16 @@ class Workers:
                     value = await value
                 scores[i] = _clamp(value)
         candidates = [
-            {"answer": a, "votes": votes[normalize_text(a)], "score": s}
-            | ({"reason": r} if r else {})
+            {"answer": a, "votes": votes[match_key(a)], "score": s} | ({"reason": r} if r else {})
             for a, s, r in zip(answers, scores, reasons, strict=True)
         ]
         if any(score is not None for score in scores):
             best = max(
                 range(len(answers)),
-                key=lambda i: (scores[i] or 0.0, votes[normalize_text(answers[i])], -i),
+                key=lambda i: (scores[i] or 0.0, votes[match_key(answers[i])], -i),
             )
         else:
-            best = max(range(len(answers)), key=lambda i: (votes[normalize_text(answers[i])], -i))
+            best = max(range(len(answers)), key=lambda i: (votes[match_key(answers[i])], -i))
         return best, candidates, judge_usage
 
     async def solve(self, task: dict[str, Any], runtime: Runtime | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from langgraph_gram.text import normalize_text
+from langgraph_gram.text import match_key
 
 _REF = re.compile(r"#(\d+)")
 _NAMING = re.compile(r"\d|[\"“”]|(?<!\w)'|'(?!\w)")
@@ -52,7 +52,7 @@ def normalize_subproblems(
         raw = [raw]
     if not isinstance(raw, list):
         return [], 0
-    seen = {normalize_text(parent_question)} | {normalize_text(q) for q in known_questions}
+    seen = {match_key(parent_question)} | {match_key(q) for q in known_questions}
     items: list[tuple[str, Any]] = []
     for entry in raw:
         if isinstance(entry, str):
@@ -63,7 +63,7 @@ def normalize_subproblems(
         else:
             continue
         question = str(question).strip()
-        norm = normalize_text(question)
+        norm = match_key(question)
         if not norm or norm in seen:
             continue
         seen.add(norm)
@@ -147,7 +147,7 @@ def choose_plan(plans: Sequence[list[tuple[str, list[int]]]]) -> tuple[int, list
     Returns:
         The index of the chosen plan, and every plan as ``{"subproblems", "agreement"}``.
     """
-    sets = [frozenset(normalize_text(q) for q, _ in plan) for plan in plans]
+    sets = [frozenset(match_key(q) for q, _ in plan) for plan in plans]
 
     def similarity(a: frozenset[str], b: frozenset[str]) -> float:
         if not a and not b:

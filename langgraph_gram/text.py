@@ -22,6 +22,29 @@ def normalize_text(text: str) -> str:
     return _SPACE.sub(" ", _ARTICLES.sub(" ", text)).strip()
 
 
+_MATH = re.compile(r"\d+(?:\.\d+)?|[-+*/^%=<>]")
+
+
+def match_key(text: str) -> str:
+    """Key under which two questions or answers count as the same.
+
+    :func:`normalize_text` plus, when the text holds a number, its numbers and arithmetic
+    signs in order: "What is 12+4?" and "What is 12*4?", or "-5" and "5", differ, while the
+    wording around them still compares loosely.
+
+    Args:
+        text: A question or an answer.
+
+    Returns:
+        The key.
+    """
+    text = str(text)
+    norm = normalize_text(text)
+    if not any(c.isdigit() for c in text):
+        return norm
+    return norm + " |" + "".join(_MATH.findall(text.replace(",", "")))
+
+
 def fill(template: str, **values: str) -> str:
     """Fill ``{name}`` placeholders without touching other braces (JSON examples stay intact).
 

@@ -534,7 +534,7 @@ async def test_identical_sub_problems_are_solved_once():
         if kind == "decompose" and question == "Who leads Apple?":
             return subproblems(("Who founded Apple?", []), ("Is #1 still at Apple?", [0]))
         if kind == "decompose" and question == "Where is Apple based?":
-            return subproblems(("Who founded  apple?", []), ("Where does #1 live?", [0]))
+            return subproblems(("Who founded  Apple", []), ("Where does #1 live?", [0]))
         if kind == "decompose":
             return subproblems()
         return answer("Steve Jobs" if "founded" in question else "no")
