@@ -17,8 +17,10 @@ the model's answer alone:
   words appear in that child's question or in a question it depends on;
 * an option that describes ("the founder of Acme") is answered with what the description
   resolved to: the answer of the one child it depends on that asks about that option;
-* for earlier/later, both numbers are years (``older`` with two ages means the larger age);
-* the numbers differ.
+* for earlier/later, both numbers are years (``older`` with two ages means the larger age),
+  and ``older``/``younger`` decided on years needs birth years ("born", "birth");
+* nothing is a place or a rank (no "1st"/"4th" answer, no "place", "rank" or "position");
+* the numbers differ, in the same unit where both give one.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ _DIRECTIONS: dict[Direction, tuple[str, ...]] = {
 }  # fmt: skip
 _WORD_DIRECTION = {w: d for d, words in _DIRECTIONS.items() for w in words}
 _AGE_WORDS = frozenset({"older", "oldest", "younger", "youngest"})
+_ORDINAL = re.compile(r"\b\d+(?:st|nd|rd|th)\b|\b(?:place|rank|ranked|position|seed)\b", re.I)
+_BIRTH = re.compile(r"\b(?:born|birth|birthday)\b", re.I)
 
 _TAIL_OPTIONS = re.compile(
     r"[,:]\s*(?:the\s+)?(?P<a>[^,:?]+?),?\s+or\s+(?:the\s+)?(?P<b>[^,?]+?)\s*\?\s*$"
@@ -148,8 +152,8 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
     """
     options = comparison_options(question)
     direction = comparison_direction(question)
-    if options is None or direction is None:
-        return None
+    if options is None or direction is None or _ORDINAL.search(question):
+        return None  # a place or rank: 1st is "higher" than 4th
 
     def about(i: int, seen: frozenset[int] = frozenset()) -> str:
         child = children[i]
@@ -161,6 +165,7 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
         return " ".join(texts)
 
     values: list[Fraction] = []
+    asked: list[str] = []
     units: list[str | None] = []
     names: list[str] = []
     for k, option in enumerate(options):
@@ -171,8 +176,9 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
             if single_number(str(child.get("answer", ""))) is not None
             and keys <= {w.lower() for w in _WORD.findall(about(i))}
         ]
-        if len(owners) != 1:
+        if len(owners) != 1 or _ORDINAL.search(str(children[owners[0]].get("answer", ""))):
             return None
+        asked.append(about(owners[0]))
         quantity = read_quantity(str(children[owners[0]]["answer"]))
         assert quantity is not None
         values.append(quantity[0])
@@ -192,6 +198,8 @@ def decide_comparison(question: str, children: Sequence[dict[str, Any]]) -> Deci
             if word not in _AGE_WORDS:
                 return None
             direction = "larger" if direction == "earlier" else "smaller"  # older = more years
+        elif word in _AGE_WORDS and not all(_BIRTH.search(text) for text in asked):
+            return None  # years of death (or of anything but birth) do not tell age
     pick_larger = direction in ("larger", "later")
     first_wins = (a > b) == pick_larger
     winner, loser = names if first_wins else names[::-1]

@@ -91,6 +91,20 @@ def test_magnitude_words_scale_and_different_units_are_left_alone():
     assert decide_comparison(q, same).answer == "Belt"
 
 
+def test_places_ranks_and_death_years_are_left_alone():
+    q = "Who finished higher in the Oslo marathon, Mara Quin or Lio Dett?"
+    places = [kid("Mara Quin's place in Oslo?", "1st"), kid("Lio Dett's place in Oslo?", "4th")]
+    assert decide_comparison(q, places) is None
+    q = "Who died younger, Mara Quin or Lio Dett?"
+    deaths = [kid("When did Mara Quin die?", "1990"), kid("When did Lio Dett die?", "1975")]
+    assert decide_comparison(q, deaths) is None  # age at death is not in these years
+    q = "Who died first, Mara Quin or Lio Dett?"
+    assert decide_comparison(q, deaths).answer == "Lio Dett"
+    q = "Who is younger, Mara Quin or Lio Dett?"
+    births = [kid("When was Mara Quin born?", "1990"), kid("When was Lio Dett born?", "1975")]
+    assert decide_comparison(q, births).answer == "Mara Quin"
+
+
 def test_names_option():
     assert names_option("Jo Craig", "Jo Craig", "Pete Doe")
     assert names_option("It is Jo Craig.", "Jo Craig", "Pete Doe")
