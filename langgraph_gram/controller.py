@@ -342,6 +342,7 @@ def plan_round(
     *,
     rounds_left: int | None = None,
     force_stop: str | None = None,
+    wait_for_twins: bool = True,
 ) -> Plan:
     """Decide the next round.
 
@@ -353,6 +354,9 @@ def plan_round(
         prompts: Prompts (for the no-answer text).
         rounds_left: Controller rounds the recursion limit still allows, when known.
         force_stop: Close everything as if this budget were spent.
+        wait_for_twins: Let a sub-problem identical to one in flight wait for its answer;
+            ``False`` solves it anyway (for rounds where every such sub-problem waits on
+            another that waits in turn).
 
     Returns:
         The round's plan.
@@ -491,7 +495,11 @@ def plan_round(
         # An identical sub-problem elsewhere is being solved: reuse its answer when it is done.
         # (An ancestor with the same question never counts: it waits for this node.)
         holders = busy.get(key, set()) - {node["id"]}
-        if not node.get("memo_key") and any(not node["id"].startswith(h + ".") for h in holders):
+        if (
+            wait_for_twins
+            and not node.get("memo_key")
+            and any(not node["id"].startswith(h + ".") for h in holders)
+        ):
             continue
         busy.setdefault(key, set()).add(node["id"])
         view.set(node["id"], memo_key=key)

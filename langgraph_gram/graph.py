@@ -304,7 +304,18 @@ def build_gram_graph(
             tree = following
             plan = plan_round(tree, settings, usage, elapsed, prompts, rounds_left=rounds_left)
         if not plan.tasks and not plan.finished:
-            # Nothing is ready yet nothing is finished: close the tree rather than stall.
+            # Nothing is ready: identical sub-problems in two branches may be waiting on each
+            # other. Solve them anyway; if still nothing moves, close the tree.
+            plan = plan_round(
+                tree,
+                settings,
+                usage,
+                elapsed,
+                prompts,
+                rounds_left=rounds_left,
+                wait_for_twins=False,
+            )
+        if not plan.tasks and not plan.finished:
             plan = plan_round(tree, settings, usage, elapsed, prompts, force_stop="stalled")
         if settled:
             plan.updates = merge_tree(settled, plan.updates)

@@ -59,3 +59,31 @@ async def test_votes_count_a_sign():
     graph = create_gram_graph(scripted(script), width=3, budget=Budget(max_depth=0))
     result = await graph.ainvoke({"question": "What is 2 - 7 + 10?"}, context={"halt_agreement": 0})
     assert result["answer"] == "5"
+
+
+async def test_twins_waiting_on_each_other_across_branches_are_solved_not_stalled():
+    root, kelp, zorn = (
+        "Is Mount Kelp taller than Mount Zorn?",
+        "How tall is Mount Kelp?",
+        "How tall is Mount Zorn?",
+    )
+    plans = {
+        root: [(kelp, []), (zorn, [])],
+        kelp: [("Which range is Mount Kelp in?", []), ("How tall is #1's highest peak?", [0])],
+        zorn: [("Which range is Mount Zorn in?", []), ("How tall is #1's highest peak?", [0])],
+        # one level down, each branch asks the other branch's own question
+        "Which range is Mount Kelp in?": [(zorn, []), ("Which range is higher than #1?", [0])],
+        "Which range is Mount Zorn in?": [(kelp, []), ("Which range is lower than #1?", [0])],
+    }
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(*plans.get(question, []))
+        if kind == "solve":
+            return answer({kelp: "3000 m", zorn: "2000 m"}.get(question, "Zorn Range"))
+        return answer("Yes")
+
+    graph = create_gram_graph(scripted(script), budget=Budget(max_depth=3))
+    result = await graph.ainvoke({"question": root})
+    assert result["stopped_by"] is None and result["answer"] == "Yes"
+    assert all(node["status"] == "done" for node in result["tree"].values())
