@@ -382,7 +382,9 @@ def plan_round(
                     view.set(
                         node_id,
                         status="cut",
-                        answer=fallback_answer(kids, prompts.no_answer),
+                        # "" when no child answered: an ancestor then takes a real answer
+                        # of another child, and the root says why there is none.
+                        answer=fallback_answer(kids, ""),
                         error=f"aggregation skipped: {stop} reached",
                     )
                     changed = True

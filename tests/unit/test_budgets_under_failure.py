@@ -150,3 +150,27 @@ async def test_a_plain_scorer_runs_off_the_event_loop_and_an_async_one_on_it():
         )
         assert result["answer"] == "42" and threads
         assert all((name == loop) is (scorer is awaiting) for name in threads)
+
+
+async def test_a_cut_branch_without_answers_never_hides_a_real_answer():
+    from fakes import answer, scripted, subproblems
+
+    from langgraph_gram import Budget, create_gram_graph
+
+    root = "Where was the Eiffel Tower's architect born and what did he study?"
+    both = "Where was Gustave Eiffel born and what did he study?"
+    plans = {
+        root: [("Who designed the Eiffel Tower?", []), (both.replace("Gustave Eiffel", "#1"), [0])],
+        both: [("Where was Gustave Eiffel born?", []), ("What did Gustave Eiffel study?", [])],
+    }
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            return subproblems(*plans.get(question, []))
+        return answer("Gustave Eiffel" if "designed" in question else "Dijon")
+
+    graph = create_gram_graph(scripted(script), budget=Budget(max_depth=2))
+    # This limit ends the run after the first leaf, with the second branch split but unsolved.
+    result = await graph.ainvoke({"question": root}, config={"recursion_limit": 13})
+    assert result["tree"]["0.2"]["status"] == "cut" and not result["tree"]["0.2"]["answer"]
+    assert result["answer"] == "Gustave Eiffel"
