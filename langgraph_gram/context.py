@@ -153,7 +153,7 @@ class Settings:
             raise ConfigurationError(f"unknown context keys: {sorted(unknown)}")
         budget_over = {k: values[k] for k in BUDGET_FIELDS if values.get(k) is not None}
         budget = dataclasses.replace(self.budget, **budget_over) if budget_over else self.budget
-        width = values.get("width") or self.width
+        width = self.width if values.get("width") is None else values["width"]
         if width < 1:
             raise ConfigurationError("width must be >= 1")
         temperature = values.get("temperature")

@@ -543,7 +543,11 @@ def plan_round(
                 slack -= 1 + cap
                 nodes_left -= cap
             else:
-                plan.hits.append("max_nodes" if nodes_left < 2 else calls_limit)
+                plan.hits.append(
+                    "max_children"
+                    if budget.max_children < 2
+                    else ("max_nodes" if nodes_left < 2 else calls_limit)
+                )
                 view.set(node["id"], atomic=True)
                 task["kind"] = "solve"
         else:

@@ -74,9 +74,14 @@ def default_recursion_limit(budget: Budget) -> int:
         budget: The graph's budget.
 
     Returns:
-        A limit that the budget can never reach.
+        A limit that the budget can never reach, and at least :data:`RUN_OVERRIDE_LIMIT`, so
+        a run whose ``context`` raises the budget is not cut by the build-time one.
     """
-    return STEPS_PER_ROUND * (budget.max_llm_calls + budget.max_nodes) + 10
+    return max(STEPS_PER_ROUND * (budget.max_llm_calls + budget.max_nodes) + 10, RUN_OVERRIDE_LIMIT)
+
+
+RUN_OVERRIDE_LIMIT = 100_000
+"""The least default ``recursion_limit``: the controller, not LangGraph, enforces the budgets."""
 
 
 _SYNC_LOOP: asyncio.AbstractEventLoop | None = None

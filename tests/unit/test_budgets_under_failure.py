@@ -174,3 +174,53 @@ async def test_a_cut_branch_without_answers_never_hides_a_real_answer():
     result = await graph.ainvoke({"question": root}, config={"recursion_limit": 13})
     assert result["tree"]["0.2"]["status"] == "cut" and not result["tree"]["0.2"]["answer"]
     assert result["answer"] == "Gustave Eiffel"
+
+
+async def test_a_run_that_raises_the_budget_is_not_cut_by_the_build_time_one():
+    import itertools
+
+    from fakes import answer, scripted, subproblems
+
+    from langgraph_gram import Budget, create_gram_graph
+
+    count = itertools.count()
+
+    def script(kind, question, messages):
+        if kind == "decompose":
+            step = "".join("abcdefghij"[int(d)] for d in str(next(count)))
+            return subproblems(
+                (f"Step {step} part A?", []),
+                (f"Step {step} part B after #1?", [0]),
+                (f"Step {step} part C after #2?", [1]),
+            )
+        return answer("x")
+
+    # The build-time budget alone would allow a recursion limit of 2 * (20 + 10) + 10 = 70.
+    graph = create_gram_graph(scripted(script), budget=Budget(max_llm_calls=20, max_nodes=10))
+    result = await graph.ainvoke(
+        {"question": "Q?"},
+        context={"max_llm_calls": 200, "max_nodes": 100, "max_depth": 4, "max_children": 3},
+    )
+    assert result["usage"]["rounds"] > 35
+    assert result["stopped_by"] != "recursion_limit"
+
+
+async def test_one_child_per_node_is_reported_as_max_children():
+    from fakes import answer, scripted, subproblems
+
+    from langgraph_gram import Budget, create_gram_graph
+
+    def script(kind, question, messages):
+        return subproblems(("A?", []), ("B?", [0])) if kind == "decompose" else answer("x")
+
+    graph = create_gram_graph(scripted(script), budget=Budget(max_children=1))
+    result = await graph.ainvoke({"question": "Q?"})
+    assert result["stopped_by"] == "max_children"
+
+
+def test_a_zero_width_override_is_refused():
+    from langgraph_gram import ConfigurationError
+    from langgraph_gram.context import Settings
+
+    with pytest.raises(ConfigurationError, match="width"):
+        Settings().apply({"width": 0})
