@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -190,7 +191,8 @@ async def test_make_gram_tool_answers_through_the_graph():
     assert message.artifact["tree"]["0"]["children"] == ["0.1", "0.2"]
 
 
-async def test_create_agent_calls_gram_as_a_tool():
+@pytest.mark.parametrize("sync", [False, True], ids=["ainvoke", "invoke"])
+async def test_create_agent_calls_gram_as_a_tool(sync):
     from langchain.agents import create_agent
     from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
     from langchain_core.messages import AIMessage
@@ -209,34 +211,14 @@ async def test_create_agent_calls_gram_as_a_tool():
     agent_model = Agent(responses=[AIMessage("", tool_calls=[call]), AIMessage("It is Pelvoran.")])
     gram = make_gram_tool(scripted(reader), tools=[make_search([])])
     agent = create_agent(agent_model, tools=[gram])
-    result = await agent.ainvoke({"messages": [HumanMessage("Where was Qarvex's founder born?")]})
+    question = {"messages": [HumanMessage("Where was Qarvex's founder born?")]}
+    if sync:  # the tool runs the graph synchronously, from a thread off this loop
+        result = await asyncio.to_thread(agent.invoke, question)
+    else:
+        result = await agent.ainvoke(question)
     tool_messages = [m for m in result["messages"] if m.type == "tool"]
     assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
     assert result["messages"][-1].content == "It is Pelvoran."
-
-
-def test_a_sync_agent_calls_gram_as_a_tool():
-    from langchain.agents import create_agent
-    from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-    from langchain_core.messages import AIMessage
-
-    from langgraph_gram.agent_tool import make_gram_tool
-
-    class Agent(FakeMessagesListChatModel):
-        def bind_tools(self, tools, **kwargs):
-            return self
-
-    call = {
-        "name": "deep_reason",
-        "args": {"question": "In which city was the founder of Qarvex Labs born?"},
-        "id": "t1",
-    }
-    agent_model = Agent(responses=[AIMessage("", tool_calls=[call]), AIMessage("It is Pelvoran.")])
-    gram = make_gram_tool(scripted(reader), tools=[make_search([])])
-    agent = create_agent(agent_model, tools=[gram])
-    result = agent.invoke({"messages": [HumanMessage("Where was Qarvex's founder born?")]})
-    tool_messages = [m for m in result["messages"] if m.type == "tool"]
-    assert tool_messages and tool_messages[0].content.startswith("Pelvoran")
 
 
 def test_graph_settings_with_a_compiled_graph_are_refused():
