@@ -42,7 +42,7 @@ def tree_script():
             if question == "Who leads Apple?":
                 return subproblems(("Who founded Apple?", []), ("Is #1 still at Apple?", [0]))
             if question.startswith("What about"):
-                return subproblems(("Who founded  apple?", []), ("Where is #1 based?", [0]))
+                return subproblems(("Who founded  Apple", []), ("Where is #1 based?", [0]))
             return subproblems()
         user = messages[-1].content
         if kind == "aggregate":
