@@ -526,6 +526,16 @@ def plan_round(
             if single_hop(node["question"]) and single_hop(ctx["question"]):
                 wants_split = False
                 view.set(node["id"], atomic=True)
+        elif (
+            wants_split
+            and node["depth"] > 0
+            and single_hop(node["question"])
+            and single_hop(ctx["question"])
+        ):
+            # The same kind of step with nothing to start from ("Who founded Kriondhind
+            # Ltd?"): the planning call is still made, and a plan it returns is refused, so a
+            # tree whose planner calls such a step atomic is the same as before this rule.
+            task["one_lookup"] = True
         if wants_split:
             by_calls = slack - 1  # the decomposition call itself comes out of the slack
             cap = min(budget.max_children, nodes_left, by_calls)

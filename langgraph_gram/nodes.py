@@ -54,6 +54,9 @@ endpoint, tools, prompts) completes it, so graphs never share answers."""
 REJECT_BELOW = 0.5
 """A scorer rejects a candidate whose score is below this."""
 
+ONE_LOOKUP = "a step that asks one relation of one thing is solved directly, not split again"
+"""Why a sub-plan for a one-lookup step below the root was refused (``rejected_plan``)."""
+
 
 def _clamp(value: Any) -> float:
     try:
@@ -380,11 +383,16 @@ class Workers:
         ]
         chosen, plan_candidates = choose_plan([items for items, _ in plans])
         items, cut = plans[chosen]
-        replan = await self._close_plan_gaps(task, messages, replies[chosen], items, usage)
-        if replan is not None:
-            items, cut = replan
-            plan_candidates = []
-        items, cut, rejected = self._without_guesses(ctx, items, cut, plans)
+        if items and task.get("one_lookup"):
+            # A sub-problem that asks one relation of one thing is one lookup: a sub-plan for
+            # it only adds detours, whatever it says (and is not re-planned either).
+            items, cut, rejected = [], 0, ONE_LOOKUP
+        else:
+            replan = await self._close_plan_gaps(task, messages, replies[chosen], items, usage)
+            if replan is not None:
+                items, cut = replan
+                plan_candidates = []
+            items, cut, rejected = self._without_guesses(ctx, items, cut, plans)
         if rejected:
             plan_candidates = []
             emit("plan_rejected", node_id=node_id, reason=rejected)

@@ -9,7 +9,8 @@ from langgraph_gram.subproblems import normalize_subproblems
 from langgraph_gram.text import match_key
 
 ROOT = "Which company is older, Qarvex Labs or Zentro Corp?"
-FOUNDED = ("When was Qarvex Labs founded?", "When was Zentro Corp founded?")
+# Each asks two things, so it is planned (a one-lookup step below the root would not be).
+FOUNDED = ("When and by whom was Qarvex Labs founded?", "When and by whom was Zentro Corp founded?")
 
 
 def test_numbers_and_signs_tell_questions_and_answers_apart():

@@ -34,12 +34,12 @@ def tree_script():
         if kind == "decompose":
             if question == ROOT:
                 return subproblems(
-                    ("Who leads Apple?", []),
-                    ("What about </script> Qarvex?", []),
+                    ("Who leads Apple and since when?", []),
+                    ("What about </script> Qarvex and its founder?", []),
                     ("How do #1 and #2 compare in Cupertino?", [0, 1]),
                     ("A fourth question over max_children?", []),
                 )
-            if question == "Who leads Apple?":
+            if question == "Who leads Apple and since when?":
                 return subproblems(("Who founded Apple?", []), ("Is #1 still at Apple?", [0]))
             if question.startswith("What about"):
                 return subproblems(("Who founded  Apple", []), ("Where is #1 based?", [0]))
