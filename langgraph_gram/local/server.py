@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -77,6 +79,41 @@ def _stop_live_servers() -> None:
 
 
 atexit.register(_stop_live_servers)
+
+
+def _cpu_key() -> str:
+    """Name this machine's CPU and llama-cpp-python build, for remembered fallbacks."""
+    model, flags = platform.machine(), ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == platform.machine():
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = hashlib.sha256(" ".join(sorted(value.split())).encode()).hexdigest()[:12]
+    try:
+        version = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return f"llama-cpp-python {version} on {model} (cpu flags {flags or '?'})"
+
+
+def _cpu_verdicts(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_cpu_verdict(path: Path, note: str) -> None:
+    verdicts = _cpu_verdicts(path)
+    verdicts[_cpu_key()] = note
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(verdicts, indent=1, sort_keys=True))
+        os.replace(tmp, path)
 
 
 def llama_cpp_available() -> bool:
@@ -143,6 +180,7 @@ class LocalServer:
         startup_timeout: float = 180.0,
         extra_args: Sequence[str] = (),
         progress: ProgressCallback | None = None,
+        extra_buffers: bool | None = None,
     ) -> None:
         """Describe the server; nothing is assembled or started yet.
 
@@ -161,6 +199,11 @@ class LocalServer:
             extra_args: More ``llama_cpp.server`` flags, appended as given (e.g.
                 ``["--n_batch", "256"]``).
             progress: Called with progress lines while the model is assembled; silent if ``None``.
+            extra_buffers: Let llama.cpp copy weights into its extra buffer types (AMX tiles,
+                repacked blocks) for faster kernels. ``None`` (the default) tries them and, if
+                the server crashes on a first one-token request (llama.cpp's AMX kernels do on
+                some virtual machines), serves without them and remembers that for this CPU
+                and llama-cpp-python version in the cache folder.
 
         Raises:
             LocalModelError: The model selector is invalid, or ``n_ctx`` / ``n_threads`` are not
@@ -181,6 +224,7 @@ class LocalServer:
         self._startup_timeout = startup_timeout
         self._extra_args = tuple(extra_args)
         self._progress = progress
+        self._extra_buffers = extra_buffers
         self._lock = threading.RLock()
         self._abort = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -245,12 +289,14 @@ class LocalServer:
 
     # -- sync lifecycle -------------------------------------------------------------------------
 
-    def command(self, model_path: Path, port: int) -> list[str]:
+    def command(self, model_path: Path, port: int, *, extra_buffers: bool = True) -> list[str]:
         """Return the command line that starts the server.
 
         Args:
             model_path: The GGUF file to serve.
             port: The port to bind.
+            extra_buffers: ``False`` serves through :mod:`langgraph_gram.local.llama_main`,
+                which turns llama.cpp's extra weight buffers off.
 
         Returns:
             The argv list, starting with the current Python interpreter.
@@ -260,7 +306,7 @@ class LocalServer:
         return [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "llama_cpp.server" if extra_buffers else "langgraph_gram.local.llama_main",
             "--model",
             str(model_path),
             "--model_alias",
@@ -316,11 +362,17 @@ class LocalServer:
                 self._selector, cache_dir=self._cache_dir, progress=self._progress
             )
             attempts = 1 if self._requested_port is not None else 3
+            extra = self._extra_buffers
+            if extra is None:
+                extra = _cpu_verdicts(self._verdict_path).get(_cpu_key()) is None
             for attempt in range(attempts):
                 port = self._requested_port or _free_port(self._host)
                 try:
-                    self._launch(self._model_path, port)
+                    self._launch(self._model_path, port, extra_buffers=extra)
                     self._wait_ready()
+                    if self._extra_buffers is None and extra and not self._survives_warm_up():
+                        extra = False
+                        self._fall_back_from_extra_buffers(port)
                 except _StartFailure as exc:
                     self.stop()
                     in_use = "address already in use" in exc.log.lower()
@@ -459,10 +511,67 @@ class LocalServer:
         handle = path.open("ab")
         return handle
 
-    def _launch(self, model_path: Path, port: int) -> None:
+    @property
+    def _verdict_path(self) -> Path:
+        return (self._cache_dir or default_cache_dir()) / "llama-cpu-fallbacks.json"
+
+    def _survives_warm_up(self) -> bool:
+        """Ask for one token; tell whether the server process is still alive after it."""
+        process = self._process
+        assert process is not None
+        body = json.dumps(
+            {
+                "model": self._model_name,
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 1,
+                "temperature": 0,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}/chat/completions",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=self._startup_timeout) as response:
+                response.read()
+            return process.poll() is None
+        except (OSError, ValueError, urllib.error.URLError):
+            # A crash drops the connection; give the process a moment to be reaped.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+            return process.poll() is None
+
+    def _fall_back_from_extra_buffers(self, port: int) -> None:
+        """Restart without extra weight buffers after a crash, and remember it for this CPU."""
+        code = self._process.poll() if self._process is not None else None
+        note = (
+            f"the local model server crashed on its first request (exit code {code}), as "
+            "llama.cpp's AMX kernels do on some virtual machines (llama.cpp issue #20824); "
+            "restarting it without extra weight buffers"
+        )
+        assert self._log_handle is not None
+        self._log_handle.write(f"=== langgraph-gram: {note}\n".encode())
+        self._log_handle.flush()
+        if self._progress is not None:
+            self._progress(f"{self._model_name}: {note}")
+        self.stop()
+        _remember_cpu_verdict(self._verdict_path, note)
+        assert self._model_path is not None
+        self._launch(self._model_path, port, extra_buffers=False)
+        self._wait_ready()
+        if not self._survives_warm_up():
+            raise _StartFailure(
+                "the local model server crashed on its first request, also without extra "
+                f"weight buffers (log: {self.log_path})",
+                self._log_tail(),
+            )
+
+    def _launch(self, model_path: Path, port: int, *, extra_buffers: bool = True) -> None:
         if self._abort.is_set():
             raise LocalModelError("start of the local model server was cancelled")
-        cmd = self.command(model_path, port)
+        cmd = self.command(model_path, port, extra_buffers=extra_buffers)
         env = {k: v for k, v in os.environ.items() if k.lower() not in _SERVER_SETTING_NAMES}
         env["PYTHONUNBUFFERED"] = "1"
         if self._log_handle is None:

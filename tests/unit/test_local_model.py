@@ -448,9 +448,10 @@ def fake_llama(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, bool], None]:
 
     def configure(script: str, ready: bool) -> None:
         monkeypatch.setattr(
-            LocalServer, "command", lambda self, path, port: [sys.executable, "-c", script]
+            LocalServer, "command", lambda self, path, port, **_: [sys.executable, "-c", script]
         )
         monkeypatch.setattr(LocalServer, "_probe", lambda self: ready)
+        monkeypatch.setattr(LocalServer, "_survives_warm_up", lambda self: True)
 
     return configure
 
@@ -606,3 +607,15 @@ async def test_cancelled_async_start_stops_the_process(
         await asyncio.sleep(0.05)
     assert server._process is None
     assert not server.running
+
+
+def test_the_safe_mode_entry_turns_extra_buffers_off() -> None:
+    import ctypes
+
+    from langgraph_gram.local.llama_main import without_extra_buffers
+
+    class Params(ctypes.Structure):
+        _fields_ = [("n_gpu_layers", ctypes.c_int32), ("use_extra_bufts", ctypes.c_bool)]
+
+    params = without_extra_buffers(lambda: Params(n_gpu_layers=7, use_extra_bufts=True))()
+    assert (params.n_gpu_layers, params.use_extra_bufts) == (7, False)
