@@ -23,4 +23,6 @@ endpoint = OpenAIEndpoint.from_env(
         "max_concurrency": 1,
     },
 )
+"""The OpenAI-compatible endpoint every run of this graph calls."""
 graph = create_gram_graph(endpoint, name="gram")
+"""The compiled GRAM graph that ``langgraph.json`` serves as ``gram``."""

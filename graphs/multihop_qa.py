@@ -16,6 +16,7 @@ from langgraph_gram.endpoint import OpenAIEndpoint
 from langgraph_gram.tools import corpus_search_tool
 
 DEFAULT_CORPUS = Path(__file__).resolve().parent.parent / "examples" / "data" / "tiny_corpus.jsonl"
+"""The corpus searched when ``GRAM_CORPUS`` is not set."""
 
 endpoint = OpenAIEndpoint.from_env(
     # `gram serve-local --port 8080` answers one request at a time: GRAM_MAX_CONCURRENCY
@@ -26,7 +27,10 @@ endpoint = OpenAIEndpoint.from_env(
         "max_concurrency": 1,
     },
 )
+"""The OpenAI-compatible endpoint every run of this graph calls."""
 search = corpus_search_tool(os.environ.get("GRAM_CORPUS") or DEFAULT_CORPUS)
+"""BM25 search over the corpus, run on every leaf's question first (a prefetching retriever)."""
 graph = create_gram_graph(
     endpoint, tools=[search], budget=Budget(max_depth=2, max_tool_calls=2), name="multihop_qa"
 )
+"""The compiled GRAM graph with search that ``langgraph.json`` serves as ``multihop_qa``."""

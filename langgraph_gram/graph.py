@@ -39,7 +39,7 @@ from langgraph_gram.nodes import (
     graph_fingerprint,
 )
 from langgraph_gram.prompts import DEFAULT_PROMPTS, Prompts
-from langgraph_gram.review import apply_review, pending_reviews
+from langgraph_gram.review import apply_review, decision_problem, pending_reviews
 from langgraph_gram.state import (
     RESET,
     ROOT_ID,
@@ -222,13 +222,19 @@ def build_gram_graph(
     def settings_for(runtime: Runtime[GramContext]) -> Settings:
         return defaults.apply(own_context(runtime.context))
 
-    async def prepare(state: GramState, runtime: Runtime[GramContext]) -> dict[str, Any]:
+    async def prepare(
+        state: GramState, config: RunnableConfig, runtime: Runtime[GramContext]
+    ) -> dict[str, Any]:
         settings_for(runtime)  # validate the run's overrides before any work starts
         question = _question_from(state)
         root = new_node(ROOT_ID, question)
         emit("node_created", node_id=ROOT_ID, parent=None, depth=0, question=question)
+        step = (config.get("metadata") or {}).get("langgraph_step")
         return {
-            "question": question,
+            # Read into the root: a later run on this thread must not find it again (a run
+            # that stopped before finalize would otherwise answer its question twice).
+            "question": "",
+            "first_step": step if isinstance(step, int) else 0,
             "tree": {RESET: True, ROOT_ID: root},
             "usage": {
                 RESET: True,
@@ -269,6 +275,9 @@ def build_gram_graph(
             )
         if isinstance(step, int) and isinstance(limit, int):
             # Leave room for this round's workers, the next controller pass and finalize.
+            # LangGraph counts the limit from the run's start (a resume counts from its own
+            # start, so this is on the safe side then).
+            step -= state.get("first_step", 0)
             rounds_left = (limit - step - 3) // STEPS_PER_ROUND
         tree = state["tree"]
         reviewed: dict[str, Any] = {}
@@ -285,7 +294,12 @@ def build_gram_graph(
                         "(LangGraph Platform, `langgraph dev`)"
                     )
                 emit("review", reviews=reviews)
-                decision = interrupt({"type": "review_decompositions", "reviews": reviews})
+                asked = {"type": "review_decompositions", "reviews": reviews}
+                decision = interrupt(asked)
+                while (problem := decision_problem(decision, reviews)) is not None:
+                    # Ask again, saying why: the refused value stays recorded for this
+                    # interrupt, so raising here would refuse every later resume too.
+                    decision = interrupt({**asked, "error": problem})
                 reviewed = apply_review(
                     tree,
                     reviews,

@@ -11,13 +11,17 @@ decomposition of the round::
 Resume with ``Command(resume=...)``: ``True`` (or ``None``) approves everything; a dict maps
 node ids to ``"approve"``, to an edited list of sub-problems (strings or
 ``{"question", "depends_on"}`` dicts, cut and cleaned like a model's), or to ``[]`` to answer
-that node directly instead. Nodes left out of the dict are approved.
+that node directly instead. Nodes left out of the dict are approved. Any other value (a
+``False``, a string, a dict naming a node that is not under review, a choice that is neither
+``"approve"`` nor a list) is refused: the run pauses again with the same reviews and an
+``"error"`` that says what was wrong, and is resumed like the first time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from langgraph_gram.errors import ConfigurationError
 from langgraph_gram.state import new_node
 from langgraph_gram.subproblems import normalize_subproblems
 
@@ -54,6 +58,38 @@ def pending_reviews(tree: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return reviews
 
 
+def decision_problem(decision: Any, reviews: list[dict[str, Any]]) -> str | None:
+    """Say what is wrong with a reviewer's resume value, if anything.
+
+    Args:
+        decision: The resume value (see the module docstring).
+        reviews: What was shown (from :func:`pending_reviews`).
+
+    Returns:
+        ``None`` for a valid decision, otherwise one sentence that says what to send instead.
+    """
+    shown = [review["node_id"] for review in reviews]
+    if decision is True or decision is None:
+        return None
+    if not isinstance(decision, dict):
+        return (
+            "a review is resumed with True or None (approve all) or a dict of node id -> "
+            f'"approve" or a list of sub-problems; got {decision!r}'
+        )
+    for node_id, choice in decision.items():
+        if node_id not in shown:
+            return (
+                f"the review decision names node {node_id!r}, which is not under review "
+                f"(under review: {', '.join(shown)})"
+            )
+        if choice != "approve" and not isinstance(choice, list):
+            return (
+                f'the review decision for node {node_id!r} must be "approve" or a list of '
+                f"sub-problems ([] to answer it directly); got {choice!r}"
+            )
+    return None
+
+
 def apply_review(
     tree: dict[str, dict[str, Any]],
     reviews: list[dict[str, Any]],
@@ -75,7 +111,13 @@ def apply_review(
 
     Returns:
         Updates for the tree reducer (``None`` removes a replaced child).
+
+    Raises:
+        ConfigurationError: The decision is none of the forms above.
     """
+    problem = decision_problem(decision, reviews)
+    if problem is not None:
+        raise ConfigurationError(problem)
     decisions = decision if isinstance(decision, dict) else {}
     updates: dict[str, dict[str, Any] | None] = {}
     size = len(tree)

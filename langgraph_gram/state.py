@@ -8,10 +8,14 @@ whole tree is checkpointable and resumable.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+
+# typing_extensions' TypedDict: pydantic (LangGraph's input and output JSON schemas, which
+# LangGraph Platform publishes) refuses typing.TypedDict before Python 3.12.
+from typing_extensions import TypedDict
 
 ROOT_ID = "0"
 """The id of the root node."""
@@ -256,7 +260,8 @@ class GramState(TypedDict, total=False):
     """The full graph state (input and output fields plus the controller's bookkeeping).
 
     Attributes:
-        question: The question of the current run.
+        question: The question a run was given; the run reads it into its root node and clears
+            it, so that a later run on the same thread takes its own question.
         messages: See :class:`GramInput`.
         answer: See :class:`GramOutput`.
         citations: See :class:`GramOutput`.
@@ -270,6 +275,8 @@ class GramState(TypedDict, total=False):
             against ``max_seconds``, ``mark`` (epoch seconds) when the controller last looked
             and ``work`` the workers' seconds it had seen then. Time the run spent stopped (a
             crash before its resume, a human's review) is not counted.
+        first_step: The LangGraph step at which the run began (a thread's steps go on from
+            run to run, and ``recursion_limit`` counts a run's own steps).
     """
 
     question: str
@@ -282,3 +289,4 @@ class GramState(TypedDict, total=False):
     budget_hits: Annotated[list[str], merge_hits]
     started_at: float
     clock: dict[str, float]
+    first_step: int

@@ -1103,3 +1103,50 @@ def test_a_last_step_that_only_compares_earlier_answers_is_left_to_aggregation()
         "Who founded Acme?",
         "Which is older, #1 or #1?",
     ]
+
+
+def _two_part_script(kind, question, messages):
+    if kind == "decompose" and question in ("Root?", "Other question?"):
+        return subproblems(("Bad part?", []), ("Worse part?", [0]))
+    if kind == "decompose":
+        return subproblems()
+    if kind == "aggregate":
+        return answer(f"combined for {messages[-1].content.count('Root?')}")
+    return answer(f"ans {question.rstrip('?')}")
+
+
+async def test_a_new_message_on_a_thread_whose_run_stopped_is_the_new_question():
+    graph = create_gram_graph(
+        scripted(_two_part_script),
+        checkpointer=InMemorySaver(),
+        review_decompositions=True,
+        budget=Budget(max_depth=1),
+    )
+    config = {"configurable": {"thread_id": "stale"}}
+    paused = await graph.ainvoke({"messages": [HumanMessage("Root?")]}, config)
+    assert paused["__interrupt__"]
+    # The person moves on without answering the review: the new message is the question.
+    again = await graph.ainvoke({"messages": [HumanMessage("Other question?")]}, config)
+    assert again["tree"]["0"]["question"] == "Other question?"
+    assert again["__interrupt__"][0].value["reviews"][0]["question"] == "Other question?"
+
+
+def test_an_explicit_recursion_limit_holds_for_every_run_of_a_thread():
+    graph = create_gram_graph(
+        scripted(_two_part_script), checkpointer=InMemorySaver(), budget=Budget(max_depth=1)
+    )
+    config = {"configurable": {"thread_id": "reused"}, "recursion_limit": 15}
+    for _ in range(4):
+        result = graph.invoke({"question": "Root?"}, config)
+        assert result["stopped_by"] is None, result["answer"]
+        assert result["answer"].startswith("combined")
+        assert result["usage"]["llm_calls"] == 4
+
+
+def test_the_input_and_output_json_schemas_can_be_built():
+    # LangGraph Platform publishes them (Studio's input form); pydantic builds them.
+    graph = create_gram_graph(scripted(chain_script))
+    given = graph.get_input_jsonschema()
+    assert {"question", "messages"} <= set(given["properties"])
+    returned = graph.get_output_jsonschema()
+    assert {"answer", "tree", "usage", "stopped_by"} <= set(returned["properties"])

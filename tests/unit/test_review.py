@@ -112,3 +112,40 @@ async def test_review_inside_a_parent_graph_uses_the_parents_checkpointer():
     assert paused["__interrupt__"]
     result = await app.ainvoke(Command(resume=True), config)
     assert result["messages"][-1].content == "combined"
+
+
+@pytest.mark.parametrize(
+    ("decision", "says"),
+    [
+        (False, "True or None"),
+        ("reject", "True or None"),
+        ({"0.1": ["X?", "Y?"]}, "not under review"),
+        ({"0": "reject"}, '"approve" or a list'),
+    ],
+)
+async def test_a_review_decision_it_cannot_read_is_asked_again_with_the_reason(decision, says):
+    model = scripted(script)
+    graph = graph_for(model)
+    config = {"configurable": {"thread_id": f"bad-{says}-{decision!r}"}}
+    first = await graph.ainvoke({"question": "Root?"}, config)
+    again = await graph.ainvoke(Command(resume=decision), config)
+    (pending,) = again["__interrupt__"]
+    assert says in pending.value["error"]
+    assert pending.value["reviews"] == first["__interrupt__"][0].value["reviews"]
+    assert [c["kind"] for c in model.calls] == ["decompose"]  # nothing was worked on
+    # A valid decision then resumes the run.
+    result = await graph.ainvoke(Command(resume={"0": ["Good part?", "Other part?"]}), config)
+    assert [result["tree"][c]["question"] for c in result["tree"]["0"]["children"]] == [
+        "Good part?",
+        "Other part?",
+    ]
+    assert result["answer"] == "combined"
+
+
+def test_apply_review_refuses_a_decision_it_cannot_read():
+    from langgraph_gram.review import apply_review
+
+    tree = {"0": {"id": "0", "question": "Q?", "children": [], "depth": 0}}
+    reviews = [{"node_id": "0", "question": "Q?", "subproblems": []}]
+    with pytest.raises(ConfigurationError, match="not under review"):
+        apply_review(tree, reviews, {"0.3": []}, max_children=3)
