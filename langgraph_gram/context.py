@@ -13,6 +13,19 @@ from typing import Any
 from langgraph_gram.errors import ConfigurationError
 
 
+def _check_number(name: str, value: Any, *, integer: bool, optional: bool = False) -> None:
+    """Refuse a setting of the wrong type (JSON from a client can carry ``"2"`` or ``true``)."""
+    if value is None and optional:
+        return
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        raise ConfigurationError(
+            f"{name} must be {kind}{' or None' if optional else ''}, got {value!r} "
+            f"({type(value).__name__})"
+        )
+
+
 @dataclass(frozen=True)
 class Budget:
     """Hard limits on one run. The controller enforces them; nothing the model says can break them.
@@ -40,6 +53,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         """Validate the limits."""
+        for name in ("max_depth", "max_children", "max_nodes", "max_llm_calls", "max_tool_calls"):
+            _check_number(name, getattr(self, name), integer=True)
+        _check_number("max_tokens", self.max_tokens, integer=True, optional=True)
+        _check_number("max_seconds", self.max_seconds, integer=False, optional=True)
         if self.max_depth < 0:
             raise ConfigurationError("max_depth must be >= 0")
         if self.max_children < 1:
@@ -153,6 +170,9 @@ class Settings:
             raise ConfigurationError(f"unknown context keys: {sorted(unknown)}")
         budget_over = {k: values[k] for k in BUDGET_FIELDS if values.get(k) is not None}
         budget = dataclasses.replace(self.budget, **budget_over) if budget_over else self.budget
+        for name, integer in (("width", True), ("seed", True), ("halt_agreement", True)):
+            _check_number(name, values.get(name), integer=integer, optional=True)
+        _check_number("temperature", values.get("temperature"), integer=False, optional=True)
         width = self.width if values.get("width") is None else values["width"]
         if width < 1:
             raise ConfigurationError("width must be >= 1")

@@ -57,8 +57,10 @@ STEPS_PER_ROUND = 2
 
 
 MIN_RECURSION_LIMIT = 4
-"""The smallest ``recursion_limit`` a run can answer within (one controller round, then
-finalize); a smaller one is refused with a :class:`~langgraph_gram.errors.ConfigurationError`."""
+"""The smallest ``recursion_limit`` a run accepts; a smaller one is refused with a
+:class:`~langgraph_gram.errors.ConfigurationError`. At 4 or 5 the run only closes: it makes no
+LLM call and answers "(no answer) (recursion_limit)"; from 6 on it makes its first round of
+LLM calls (prepare, controller, workers, controller, finalize, with room kept for the workers)."""
 
 
 def default_recursion_limit(budget: Budget) -> int:

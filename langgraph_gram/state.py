@@ -237,9 +237,11 @@ class GramOutput(TypedDict, total=False):
         usage: ``llm_calls``, ``prompt_tokens``, ``completion_tokens``, ``rounds``,
             ``work_seconds`` (the workers' seconds, summed over workers) and the same counters
             per role under ``by_role``.
-        stopped_by: ``None``, or the name of the budget that cut the tree (the hardest one when
-            several did: ``max_seconds``, ``max_tokens``, ``max_llm_calls``, ``recursion_limit``,
-            ``max_nodes``, ``max_children``).
+        stopped_by: ``None``, or the name of the budget that was used up when the run ended
+            (the hardest one when several were: ``max_seconds``, ``max_tokens``,
+            ``max_llm_calls``, ``recursion_limit``, ``max_nodes``, ``max_children``). It
+            limited the run: it cut nodes, samples or retries, or the tree finished on its
+            last call.
         budget_hits: Every budget that cut something, in the order they were hit.
         citations: The retrieved passages the answer rests on (``{"id", "title"}``), when
             tools retrieved any.

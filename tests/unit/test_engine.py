@@ -398,6 +398,17 @@ async def test_small_recursion_limit_never_raises(limit):
     assert result["answer"]
 
 
+@pytest.mark.parametrize(("limit", "calls"), [(4, 0), (5, 0), (6, 1)])
+async def test_the_first_llm_round_needs_a_recursion_limit_of_six(limit, calls):
+    def script(kind, question, messages):
+        return subproblems() if kind == "decompose" else answer("42")
+
+    graph = create_gram_graph(scripted(script), budget=Budget(max_depth=0))
+    result = await graph.ainvoke({"question": "Q?"}, config={"recursion_limit": limit})
+    assert result["usage"]["llm_calls"] == calls
+    assert (result["answer"] == "42") == (calls == 1)
+
+
 @pytest.mark.parametrize("limit", [2, 3])
 async def test_a_recursion_limit_too_small_to_answer_is_a_configuration_error(limit):
     graph = create_gram_graph(scripted(always_decompose(4)))
@@ -1150,3 +1161,26 @@ def test_the_input_and_output_json_schemas_can_be_built():
     assert {"question", "messages"} <= set(given["properties"])
     returned = graph.get_output_jsonschema()
     assert {"answer", "tree", "usage", "stopped_by"} <= set(returned["properties"])
+
+
+@pytest.mark.parametrize(
+    ("context", "says"),
+    [
+        ({"max_depth": "2"}, "max_depth must be an integer, got '2'"),
+        ({"max_llm_calls": 2.5}, "max_llm_calls must be an integer"),
+        ({"max_nodes": True}, "max_nodes must be an integer"),
+        ({"width": "2"}, "width must be an integer"),
+        ({"temperature": "hot"}, "temperature must be a number"),
+        ({"max_seconds": "10"}, "max_seconds must be a number or None"),
+    ],
+)
+async def test_a_context_value_of_the_wrong_type_is_a_configuration_error(context, says):
+    graph = create_gram_graph(scripted(chain_script))
+    with pytest.raises(ConfigurationError, match=says):
+        await graph.ainvoke({"question": IPHONE}, context=context)
+
+
+def test_a_budget_of_the_wrong_type_is_refused_when_built():
+    with pytest.raises(ConfigurationError, match="max_tokens must be an integer or None"):
+        Budget(max_tokens="1000")
+    assert Budget(max_seconds=5).max_seconds == 5  # an int is a number of seconds
