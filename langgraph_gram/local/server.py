@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -98,6 +99,21 @@ def _cpu_key() -> str:
     return f"llama-cpp-python {version} on {model} (cpu flags {flags or '?'})"
 
 
+# A child killed by one of these on its first request crashed in its own code.
+_FAULT_CODES = frozenset(
+    -sig for sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGABRT)
+)
+
+
+def _port_answers(host: str, port: int) -> bool:
+    """Tell whether something already accepts connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _cpu_verdicts(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())
@@ -107,13 +123,18 @@ def _cpu_verdicts(path: Path) -> dict[str, str]:
 
 
 def _remember_cpu_verdict(path: Path, note: str) -> None:
-    verdicts = _cpu_verdicts(path)
-    verdicts[_cpu_key()] = note
+    """Add this CPU's verdict to the file, under a lock (other processes may write it too)."""
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(verdicts, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        with path.with_name(path.name + ".lock").open("a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            verdicts = _cpu_verdicts(path)
+            verdicts[_cpu_key()] = note
+            handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+            with os.fdopen(handle, "w") as out:
+                out.write(json.dumps(verdicts, indent=1, sort_keys=True))
+            os.replace(tmp, path)
 
 
 def llama_cpp_available() -> bool:
@@ -367,12 +388,24 @@ class LocalServer:
                 extra = _cpu_verdicts(self._verdict_path).get(_cpu_key()) is None
             for attempt in range(attempts):
                 port = self._requested_port or _free_port(self._host)
+                if _port_answers(self._host, port):
+                    # Probing it would reach whatever listens there, not the server we start.
+                    if attempt + 1 < attempts and self._requested_port is None:
+                        continue
+                    raise LocalModelError(
+                        f"port {port} on {self._host} is already in use: stop what listens "
+                        "there or choose another port"
+                    )
                 try:
                     self._launch(self._model_path, port, extra_buffers=extra)
                     self._wait_ready()
-                    if self._extra_buffers is None and extra and not self._survives_warm_up():
-                        extra = False
-                        self._fall_back_from_extra_buffers(port)
+                    if self._extra_buffers is None and extra:
+                        died = self._warm_up_exit()
+                        if died is not None:
+                            self._fall_back_from_extra_buffers(port, died)
+                            extra = False
+                    if self._abort.is_set():
+                        raise LocalModelError("start of the local model server was cancelled")
                 except _StartFailure as exc:
                     self.stop()
                     in_use = "address already in use" in exc.log.lower()
@@ -515,8 +548,8 @@ class LocalServer:
     def _verdict_path(self) -> Path:
         return (self._cache_dir or default_cache_dir()) / "llama-cpu-fallbacks.json"
 
-    def _survives_warm_up(self) -> bool:
-        """Ask for one token; tell whether the server process is still alive after it."""
+    def _warm_up_exit(self) -> int | None:
+        """Ask for one token; return the server's exit code if it died answering, else None."""
         process = self._process
         assert process is not None
         body = json.dumps(
@@ -534,18 +567,27 @@ class LocalServer:
         )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
-            with opener.open(request, timeout=self._startup_timeout) as response:
+            with opener.open(request, timeout=min(self._startup_timeout, 120.0)) as response:
                 response.read()
-            return process.poll() is None
         except (OSError, ValueError, urllib.error.URLError):
             # A crash drops the connection; give the process a moment to be reaped.
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
-            return process.poll() is None
+        return process.poll()
 
-    def _fall_back_from_extra_buffers(self, port: int) -> None:
-        """Restart without extra weight buffers after a crash, and remember it for this CPU."""
-        code = self._process.poll() if self._process is not None else None
+    def _fall_back_from_extra_buffers(self, port: int, code: int) -> None:
+        """Restart without extra weight buffers after a crash, and remember it for this CPU.
+
+        Only a death by a fault signal counts (SIGSEGV, SIGBUS, SIGILL, SIGABRT): an exit, a
+        kill from outside (the OOM killer, a supervisor) or a cancelled start is no verdict on
+        the kernels and raises instead.
+        """
+        if code not in _FAULT_CODES or self._abort.is_set():
+            raise _StartFailure(
+                f"the local model server exited with code {code} on its first request "
+                f"(log: {self.log_path})",
+                self._log_tail(),
+            )
         note = (
             f"the local model server crashed on its first request (exit code {code}), as "
             "llama.cpp's AMX kernels do on some virtual machines (llama.cpp issue #20824); "
@@ -561,7 +603,7 @@ class LocalServer:
         assert self._model_path is not None
         self._launch(self._model_path, port, extra_buffers=False)
         self._wait_ready()
-        if not self._survives_warm_up():
+        if self._warm_up_exit() is not None:
             raise _StartFailure(
                 "the local model server crashed on its first request, also without extra "
                 f"weight buffers (log: {self.log_path})",
@@ -624,7 +666,8 @@ class LocalServer:
                 payload = json.loads(response.read().decode("utf-8"))
         except (OSError, ValueError, urllib.error.URLError):
             return False
-        ids = [item.get("id") for item in payload.get("data", []) if isinstance(item, dict)]
+        data = payload.get("data") if isinstance(payload, dict) else None
+        ids = [item.get("id") for item in data or [] if isinstance(item, dict)]
         return self._model_name in ids
 
     def _log_tail(self, lines: int = 40) -> str:

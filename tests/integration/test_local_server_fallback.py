@@ -4,6 +4,8 @@ server process on loopback that crashes the way llama.cpp's AMX kernels do on so
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -30,7 +32,7 @@ CRASHING_SERVER = """
 import json, os, signal, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 mode, port = sys.argv[1], int(sys.argv[2])
-crash_always = len(sys.argv) > 3
+how = sys.argv[3] if len(sys.argv) > 3 else "segfault-with-extra-buffers"
 class H(BaseHTTPRequestHandler):
     def _send(self, payload):
         body = json.dumps(payload).encode()
@@ -43,7 +45,9 @@ class H(BaseHTTPRequestHandler):
         self._send({"data": [{"id": "tiny"}]})
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        if mode == "extra" or crash_always:
+        if how == "killed":  # the OOM killer, say: no verdict on the kernels
+            os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "extra" or how == "segfault-always":
             print("crashing in the AMX kernel", flush=True)
             os.kill(os.getpid(), signal.SIGSEGV)
         self._send({"choices": [{"message": {"content": "Hello"}}]})
@@ -103,9 +107,47 @@ def test_extra_buffers_chosen_explicitly_are_not_second_guessed(
 def test_a_server_that_crashes_either_way_says_so(
     gguf: Path, tmp_path: Path, crashing_llama: list[str]
 ) -> None:
-    server = LocalServer(gguf, cache_dir=tmp_path, extra_args=["always"])
+    server = LocalServer(gguf, cache_dir=tmp_path, extra_args=["segfault-always"])
     with pytest.raises(LocalModelError, match="also without extra weight buffers") as info:
         server.start()
     assert "crashing in the AMX kernel" in str(info.value)
     assert not server.running
     assert crashing_llama == ["extra", "plain"]
+
+
+def test_a_server_killed_from_outside_on_its_first_request_is_no_verdict(
+    gguf: Path, tmp_path: Path, crashing_llama: list[str]
+) -> None:
+    server = LocalServer(gguf, cache_dir=tmp_path, extra_args=["killed"])
+    with pytest.raises(LocalModelError, match="exited with code -9 on its first request"):
+        server.start()
+    assert crashing_llama == ["extra"]
+    assert not (tmp_path / "llama-cpu-fallbacks.json").exists()
+
+
+def test_a_requested_port_already_in_use_is_refused_before_anything_starts(
+    gguf: Path, tmp_path: Path, crashing_llama: list[str]
+) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(LocalModelError, match=f"port {port} on 127.0.0.1 is already in use"):
+            LocalServer(gguf, cache_dir=tmp_path, port=port).start()
+    assert crashing_llama == []
+
+
+def test_verdicts_saved_at_once_by_several_processes_are_all_kept(tmp_path: Path) -> None:
+    script = (
+        "import sys; from pathlib import Path; from langgraph_gram.local import server as s\n"
+        "for i in range(100):\n"
+        "    s._cpu_key = lambda: f'{sys.argv[1]}-{i}'\n"
+        "    s._remember_cpu_verdict(Path(sys.argv[2]), 'x')\n"
+    )
+    path = tmp_path / "llama-cpu-fallbacks.json"
+    children = [
+        subprocess.Popen([sys.executable, "-c", script, writer, str(path)])
+        for writer in ("a", "b", "c")
+    ]
+    assert all(child.wait(timeout=120) == 0 for child in children)
+    assert len(json.loads(path.read_text())) == 300

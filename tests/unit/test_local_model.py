@@ -451,7 +451,8 @@ def fake_llama(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, bool], None]:
             LocalServer, "command", lambda self, path, port, **_: [sys.executable, "-c", script]
         )
         monkeypatch.setattr(LocalServer, "_probe", lambda self: ready)
-        monkeypatch.setattr(LocalServer, "_survives_warm_up", lambda self: True)
+        monkeypatch.setattr(LocalServer, "_warm_up_exit", lambda self: None)
+        monkeypatch.setattr(local_server, "_port_answers", lambda host, port: False)
 
     return configure
 
