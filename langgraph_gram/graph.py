@@ -21,6 +21,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph._internal._constants import CONFIG_KEY_CHECKPOINTER
 from langgraph._internal._runnable import RunnableCallable
+from langgraph.errors import GraphInterrupt
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
@@ -144,6 +145,19 @@ def _dual(afunc: Callable[..., Awaitable[Any]], name: str) -> RunnableCallable:
         return _run_sync(afunc(*args, **kwargs))
 
     return RunnableCallable(func, afunc, name=name)
+
+
+def _ask_reviewer(asked: dict[str, Any]) -> Any:
+    """Pause for a review; the ``review`` event goes out only when the run really pauses.
+
+    A resumed run re-executes the controller, and ``interrupt`` then returns the decision: an
+    event sent before it would announce the same review a second time.
+    """
+    try:
+        return interrupt(asked)
+    except GraphInterrupt:
+        emit("review", **{k: v for k, v in asked.items() if k != "type"})
+        raise
 
 
 def _question_from(state: GramState) -> str:
@@ -295,13 +309,12 @@ def build_gram_graph(
                         "..., checkpointer=InMemorySaver())) or run it where one is attached "
                         "(LangGraph Platform, `langgraph dev`)"
                     )
-                emit("review", reviews=reviews)
-                asked = {"type": "review_decompositions", "reviews": reviews}
-                decision = interrupt(asked)
+                asked: dict[str, Any] = {"type": "review_decompositions", "reviews": reviews}
+                decision = _ask_reviewer(asked)
                 while (problem := decision_problem(decision, reviews)) is not None:
                     # Ask again, saying why: the refused value stays recorded for this
                     # interrupt, so raising here would refuse every later resume too.
-                    decision = interrupt({**asked, "error": problem})
+                    decision = _ask_reviewer({**asked, "error": problem})
                 reviewed = apply_review(
                     tree,
                     reviews,

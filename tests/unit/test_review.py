@@ -149,3 +149,21 @@ def test_apply_review_refuses_a_decision_it_cannot_read():
     reviews = [{"node_id": "0", "question": "Q?", "subproblems": []}]
     with pytest.raises(ConfigurationError, match="not under review"):
         apply_review(tree, reviews, {"0.3": []}, max_children=3)
+
+
+async def test_the_review_event_goes_out_once_per_pause():
+    graph = graph_for(scripted(script))
+    config = {"configurable": {"thread_id": "events"}}
+    events = []
+    async for chunk in graph.astream({"question": "Root?"}, config, stream_mode="custom"):
+        events.append(chunk)
+    async for chunk in graph.astream(Command(resume="no"), config, stream_mode="custom"):
+        events.append(chunk)
+    async for chunk in graph.astream(Command(resume=True), config, stream_mode="custom"):
+        events.append(chunk)
+    reviews = [e for e in events if e["event"] == "review"]
+    # The first pause, then the pause that says why "no" was refused; none after approval.
+    assert len(reviews) == 2
+    assert "error" not in reviews[0] and "True or None" in reviews[1]["error"]
+    assert reviews[0]["reviews"][0]["node_id"] == "0"
+    assert events[-1]["event"] == "finished"
