@@ -326,10 +326,11 @@ _HEX_LETTERS = str.maketrans("0123456789abcdef", "ABCDEFGHIJKLMNOP")
 def always_decompose(n: int, *, answer: str | None = None) -> Responder:
     """Make a responder that splits every decomposition request into ``n`` sub-problems.
 
-    Sub-problems read ``"sub-problem <letters> of [<DIGEST>]"``, where the digest hashes the last
-    user message, so they are deterministic and differ between parents. They hold no digits:
-    the engine refuses plans that state numbers their question never gave, and this responder
-    must keep splitting whatever the question. When the schema's items are
+    Sub-problems read ``"sub-problem <letters> of [<DIGEST>], and all its parts"``, where the
+    digest hashes the last user message, so they are deterministic and differ between parents.
+    They hold no digits (the engine refuses plans that state numbers their question never
+    gave), and each asks for more than one thing (the engine answers a one-lookup step below
+    the root directly): this responder must keep splitting whatever the question. When the schema's items are
     objects, the text goes into their ``question``-like string property (other required item
     keys get :func:`fill_schema` values, e.g. ``depends_on: []``). Without a schema (prompt
     mode) items are ``{"question": ..., "depends_on": []}`` when the prompt mentions the key
@@ -349,7 +350,9 @@ def always_decompose(n: int, *, answer: str | None = None) -> Responder:
         if request_kind(body) != "decompose":
             return json.dumps(_answer_object(body, answer or "answer to: " + question[:60]))
         digest = letters_digest(question)
-        texts = [f"sub-problem {letters_label(i)} of [{digest}]" for i in range(n)]
+        texts = [
+            f"sub-problem {letters_label(i)} of [{digest}], and all its parts" for i in range(n)
+        ]
         schema = request_schema(body) or {}
         data = fill_schema(schema) if schema else {}
         if not isinstance(data, dict):

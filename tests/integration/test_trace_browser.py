@@ -29,11 +29,11 @@ XSS = (
 )
 PLANS = {
     ROOT: [
-        ("Who founded Qarvex Labs?", []),
+        ("Who founded Qarvex Labs, and when?", []),
         ("In which city was #1 born?", [0]),
         ("Which river flows through #2?", [1]),
     ],
-    "Who founded Qarvex Labs?": [
+    "Who founded Qarvex Labs, and when?": [
         ("When was Qarvex Labs founded?", []),
         ("Who founded Qarvex Labs in #1?", [0]),
     ],
@@ -44,7 +44,7 @@ FACTS = {
     "In which city was Ilmo Trastive born?": "Pelvoran",
     "Which river flows through Pelvoran?": "the Ostra",
 }
-COMBINED = {ROOT: "the Ostra", "Who founded Qarvex Labs?": "Ilmo Trastive"}
+COMBINED = {ROOT: "the Ostra", "Who founded Qarvex Labs, and when?": "Ilmo Trastive"}
 
 
 def responder(body: dict) -> str:
