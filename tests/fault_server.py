@@ -330,11 +330,11 @@ def always_decompose(n: int, *, answer: str | None = None) -> Responder:
     digest hashes the last user message, so they are deterministic and differ between parents.
     They hold no digits (the engine refuses plans that state numbers their question never
     gave), and each asks for more than one thing (the engine answers a one-lookup step below
-    the root directly): this responder must keep splitting whatever the question. When the schema's items are
-    objects, the text goes into their ``question``-like string property (other required item
-    keys get :func:`fill_schema` values, e.g. ``depends_on: []``). Without a schema (prompt
-    mode) items are ``{"question": ..., "depends_on": []}`` when the prompt mentions the key
-    ``"question"``, else plain strings. Requests that are not decompositions (see
+    the root directly): this responder must keep splitting whatever the question. When the
+    schema's items are objects, the text goes into their ``question``-like string property
+    (other required item keys get :func:`fill_schema` values, e.g. ``depends_on: []``).
+    Without a schema (prompt mode) items are ``{"question": ..., "depends_on": []}`` when the
+    prompt mentions the key ``"question"``, else plain strings. Requests that are not decompositions (see
     :func:`request_kind`) get ``{"answer": ...}``.
 
     Args:
