@@ -334,8 +334,8 @@ def always_decompose(n: int, *, answer: str | None = None) -> Responder:
     schema's items are objects, the text goes into their ``question``-like string property
     (other required item keys get :func:`fill_schema` values, e.g. ``depends_on: []``).
     Without a schema (prompt mode) items are ``{"question": ..., "depends_on": []}`` when the
-    prompt mentions the key ``"question"``, else plain strings. Requests that are not decompositions (see
-    :func:`request_kind`) get ``{"answer": ...}``.
+    prompt mentions the key ``"question"``, else plain strings. Requests that are not
+    decompositions (see :func:`request_kind`) get ``{"answer": ...}``.
 
     Args:
         n: The number of sub-problems per decomposition.
