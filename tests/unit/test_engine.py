@@ -919,24 +919,32 @@ async def test_a_dependent_one_hop_sub_problem_is_solved_without_planning_it_aga
     assert result["answer"] == "San Francisco"
 
 
+KRIONDHIND = "Where was the founder of Kriondhind Ltd born?"
+
+
+async def run_kriondhind(sub_plan: list[tuple[str, list[int]]]) -> tuple[dict, list[str]]:
+    """Plan the root into two hops; every later planning call returns ``sub_plan``."""
+
+    def script(kind, question, messages):
+        if kind == "decompose" and question == KRIONDHIND:
+            return subproblems(("Who founded Kriondhind Ltd?", []), ("Where was #1 born?", [0]))
+        if kind == "decompose":
+            return subproblems(*sub_plan)
+        return answer("Ada Vell" if kind == "solve" and "Kriondhind" in question else "Tarnholm")
+
+    model = scripted(script)
+    graph = create_gram_graph(model, budget=Budget(max_depth=2))
+    result = await graph.ainvoke({"question": KRIONDHIND})
+    return result, [c["question"] for c in model.calls if c["kind"] == "decompose"]
+
+
 async def test_a_first_hop_asking_one_relation_keeps_no_sub_plan():
     # The model splits whatever it is asked to plan. "Who founded Kriondhind Ltd?" has no
     # earlier answer to start from, so it is still put to the planner, but the sub-plan it
     # comes back with is refused and the step is solved directly.
-    root = "Where was the founder of Kriondhind Ltd born?"
-
-    def script(kind, question, messages):
-        if kind == "decompose" and question == root:
-            return subproblems(("Who founded Kriondhind Ltd?", []), ("Where was #1 born?", [0]))
-        if kind == "decompose":
-            return subproblems(("What is Kriondhind?", []), ("Who runs #1?", [0]))
-        return answer("Ada Vell" if kind == "solve" and "Kriondhind" in question else "Tarnholm")
-
-    model = scripted(script)
-    result = await create_gram_graph(model, budget=Budget(max_depth=2)).ainvoke({"question": root})
+    result, planned = await run_kriondhind([("What is Kriondhind?", []), ("Who runs #1?", [0])])
     tree = result["tree"]
-    planned = [c["question"] for c in model.calls if c["kind"] == "decompose"]
-    assert planned == [root, "Who founded Kriondhind Ltd?"]
+    assert planned == [KRIONDHIND, "Who founded Kriondhind Ltd?"]
     assert tree["0.1"]["children"] == [] and "0.1.1" not in tree
     assert "one relation" in tree["0.1"]["rejected_plan"]
     assert tree["0.1"]["answer"] == "Ada Vell"
@@ -948,21 +956,8 @@ async def test_a_first_hop_asking_one_relation_keeps_no_sub_plan():
 async def test_a_first_hop_asking_one_relation_keeps_an_atomic_verdict_as_it_was():
     # When the planner calls such a step atomic, nothing changes: one planning call, then
     # the answer, and no rejected plan.
-    root = "Where was the founder of Kriondhind Ltd born?"
-
-    def script(kind, question, messages):
-        if kind == "decompose" and question == root:
-            return subproblems(("Who founded Kriondhind Ltd?", []), ("Where was #1 born?", [0]))
-        if kind == "decompose":
-            return subproblems()
-        return answer("Ada Vell" if kind == "solve" and "Kriondhind" in question else "Tarnholm")
-
-    model = scripted(script)
-    result = await create_gram_graph(model, budget=Budget(max_depth=2)).ainvoke({"question": root})
-    assert [c["question"] for c in model.calls if c["kind"] == "decompose"] == [
-        root,
-        "Who founded Kriondhind Ltd?",
-    ]
+    result, planned = await run_kriondhind([])
+    assert planned == [KRIONDHIND, "Who founded Kriondhind Ltd?"]
     assert "rejected_plan" not in result["tree"]["0.1"]
     assert result["answer"] == "Tarnholm"
 
