@@ -151,3 +151,31 @@ def test_verdicts_saved_at_once_by_several_processes_are_all_kept(tmp_path: Path
     ]
     assert all(child.wait(timeout=120) == 0 for child in children)
     assert len(json.loads(path.read_text())) == 300
+
+
+def test_a_models_answer_of_another_shape_is_not_this_server(gguf: Path, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"[]"  # JSON, but not an OpenAI model list
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = HTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        server = LocalServer(gguf, cache_dir=tmp_path)
+        # As if our child had started on that port: probing must not take the other for it.
+        server._process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        server._port = other.server_address[1]
+        assert server._probe() is False
+    finally:
+        server.stop()
+        other.shutdown()
