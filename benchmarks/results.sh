@@ -16,7 +16,7 @@ ALL=direct,cot,self_consistency,react,gram
 if [[ "${LIMIT_SCALE:-session}" == full ]]; then
   FM=150 SC=150 HP=100 HPD1=100 GSM=100 G24=30 LL=30 SW=50 SWD=1,3 SHAPES=5 MQ=100 SMOKE=20
 else  # what 3-hour sessions on 2 cores measured (see docs/results.md)
-  FM=150 SC=150 HP=50 HPD1=30 GSM=15 G24=3 LL=2 SW=12 SWD=1 SHAPES=1 MQ=20 SMOKE=2
+  FM=150 SC=150 HP=50 HPD1=30 GSM=20 G24=3 LL=2 SW=12 SWD=1 SHAPES=1 MQ=20 SMOKE=2
 fi
 FMD=(--dataset fictional_multihop --data "$DATA/fictional_multihop")
 
